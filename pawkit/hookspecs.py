@@ -1,0 +1,40 @@
+"""The extension points of pawkit (pluggy hook specifications).
+
+Every hook receives a ``register`` callable; a plugin calls it once per thing it provides.
+Built-in adapters and strategies use exactly these hooks, through the ``pawkit`` entry-point
+group, like any third-party package would.
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("pawkit")
+hookimpl = HookimplMarker("pawkit")
+
+
+@hookspec
+def register_envs(register):
+    """register(name, factory, *, description="", check=None).
+
+    ``factory(**options) -> pawkit.protocol.Env``; ``check() -> str | None`` returns a short
+    reason the env cannot run here (e.g. "needs java"), or None when it is ready.
+    """
+
+
+@hookspec
+def register_selectors(register):
+    """register(name, selector): which transitions get a world-model loss (see pawkit.paw)."""
+
+
+@hookspec
+def register_wm_losses(register):
+    """register(name, loss): per-transition world-model loss from target-token log-probs."""
+
+
+@hookspec
+def register_balancers(register):
+    """register(name, balancer): per-group weight λ_g of the world-model loss."""
+
+
+@hookspec
+def register_advantage_estimators(register):
+    """register(name, estimator): per-step advantages from a rollout batch (GRPO, GiGPO, ...)."""
