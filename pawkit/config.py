@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -58,7 +58,16 @@ class RolloutConfig(_Section):
     output_format: Literal["think_action", "action", "plain"] = "think_action"
     constrained: bool = False
     invalid_penalty: float = 0.1
-    chat_template: bool = True
+    fallback_chars: int = Field(30, ge=1, description="reply tail sent to the env when tags are missing")
+    generation_batch_size: int = Field(64, ge=1)
+    num_workers: int = Field(0, ge=0, description="env worker processes; 0 = in-process")
+    step_timeout: float | None = Field(None, gt=0, description="seconds before a hung env step is abandoned")
+
+    @model_validator(mode="after")
+    def _constrained_needs_action_format(self):
+        if self.constrained and self.output_format == "think_action":
+            raise ValueError("constrained decoding needs rollout.output_format=action or plain (no free-form <think>)")
+        return self
 
 
 class AlgorithmConfig(_Section):
@@ -123,6 +132,8 @@ def _format_errors(err: ValidationError, prefix: str = "") -> str:
         key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"{prefix}unknown config key '{key}'")
+        elif isinstance(e.get("input"), dict):  # a cross-field rule of a whole section
+            lines.append(f"{prefix}invalid '{key}' section: {e['msg'].removeprefix('Value error, ')}")
         else:
             value = e.get("input")
             lines.append(f"{prefix}invalid value for '{key}': {value!r} ({e['msg']})")

@@ -38,3 +38,12 @@ def register_balancers(register):
 @hookspec
 def register_advantage_estimators(register):
     """register(name, estimator): per-step advantages from a rollout batch (GRPO, GiGPO, ...)."""
+
+
+@hookspec
+def register_commands(subparsers):
+    """Add ``pawkit`` sub-commands: ``subparsers`` is an argparse sub-parser action.
+
+    A command sets ``func=callable(args) -> int`` with ``parser.set_defaults``; the return
+    value is the exit code.
+    """

@@ -7,6 +7,7 @@ these models.
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
@@ -36,7 +37,11 @@ class Action(_Model):
 
 
 class StepResult(_Model):
-    """What ``Env.step`` returns. ``success`` is only meaningful once ``done``."""
+    """What ``Env.step`` returns. ``success`` is only meaningful once ``done``.
+
+    Convention: ``info["invalid_action"] = True`` when the env rejected the command (the
+    state did not change); play/eval count these as invalid actions.
+    """
 
     observation: Observation
     reward: float = 0.0
@@ -93,6 +98,7 @@ class Env(ABC):
 
     name: str = "env"
     max_return: float = 1.0
+    max_steps: int = 50  # default turn limit of an episode; the rollout config may lower it
     splits: tuple[str, ...] = ("train",)
     role: str = "You are an expert agent operating in a text environment."
 
@@ -120,6 +126,15 @@ class Env(ABC):
     def expert_action(self) -> str:
         """The oracle's next command in the current state (for demos and tests)."""
         raise NotImplementedError(f"{self.name} has no expert policy")
+
+    def random_action(self, observation: Observation, rng: random.Random) -> str:
+        """A uniformly random command: the baseline ``pawkit play --policy random`` uses.
+
+        Envs without an admissible-action list override this with something sensible.
+        """
+        if not observation.admissible_actions:
+            raise NotImplementedError(f"{self.name} lists no admissible actions to sample from")
+        return rng.choice(observation.admissible_actions)
 
     # --- prompt pieces -------------------------------------------------------------------
     def format_observation(self, observation: Observation) -> str:

@@ -1,0 +1,228 @@
+"""The ``pawkit`` command line: envs | plugins | config | play | train | eval | version.
+
+Mistakes a user can fix (config keys, env or plugin names, paths) print one line and exit 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, Callable
+
+from pawkit import __version__
+from pawkit.config import ConfigError, dump_config, load_config
+from pawkit.plugins import HOOKS, PluginError, broken_plugins, pm, registry
+
+
+class UsageError(ValueError):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ConfigError, PluginError)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table)
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"pawkit {__version__}")
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    entries = [
+        {"name": e.name, "plugin": e.plugin, "status": e.status(), "description": e.description}
+        for e in registry("env")
+    ]
+    if args.json:
+        print(json.dumps(entries))
+    else:
+        _table("pawkit environments", ["name", "plugin", "status", "description"], [list(e.values()) for e in entries])
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {
+        kind: [{"name": e.name, "plugin": e.plugin, "description": e.description} for e in registry(kind)]
+        for kind in HOOKS
+    }
+    data["broken"] = dict(broken_plugins)
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    rows = [[kind, e["name"], e["plugin"], e["description"]] for kind in HOOKS for e in data[kind]]
+    _table("pawkit plugins", ["hook", "name", "plugin", "description"], rows)
+    for name, reason in broken_plugins.items():
+        print(f"plugin {name!r} failed to load: {reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    config = load_config(args.env, args.config, args.overrides)
+    print(dump_config(config), end="")
+    return 0
+
+
+def make_env(name: str, options: dict[str, Any]):
+    """Build a registered env, turning an unavailable one into a one-line user error."""
+    entry = registry("env").get(name)
+    status = entry.status()
+    if status != "ready":
+        raise UsageError(f"environment {name!r} cannot run here: {status}")
+    try:
+        return entry.obj(**options)
+    except TypeError as exc:
+        raise UsageError(f"bad options for environment {name!r}: {exc}") from None
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from pawkit.play import POLICIES, Summary, play_episode
+
+    config = load_config(args.env, args.config, args.overrides)
+    if args.policy not in POLICIES:
+        raise UsageError(f"unknown policy {args.policy!r}; choose from {', '.join(POLICIES)}")
+    policy = POLICIES[args.policy](args.seed)
+    episodes = []
+    with make_env(config.env.name, config.env.options) as env:
+        if args.policy == "expert" and not env.has_expert:
+            raise UsageError(f"environment {env.name!r} has no expert policy; use --policy random or human")
+        if args.split not in env.splits:
+            raise UsageError(f"unknown split {args.split!r} for {env.name}; choose from {', '.join(env.splits)}")
+        tasks = list(env.tasks(args.split))
+        max_steps = config.rollout.max_steps or env.max_steps
+        progress = _progress(args.json or args.policy == "human")
+        with progress:
+            job = progress.add_task(f"playing {env.name}", total=args.episodes)
+            for i in range(args.episodes):
+                task = tasks[(args.seed + i) % len(tasks)] if tasks else None
+                episode = play_episode(env, policy, task, args.seed + i, max_steps, group_id=str(i))
+                episodes.append(episode)
+                progress.advance(job)
+                if args.policy == "human":
+                    print(f"episode {i}: return {episode.return_:.3f}, success {episode.success}")
+    summary = Summary.of(config.env.name, episodes)
+    if args.json:
+        print(json.dumps(asdict(summary)))
+    else:
+        _table("play summary", ["metric", "value"], [[k, f"{v}"] for k, v in asdict(summary).items()])
+    return 0
+
+
+def _progress(disabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=disabled
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pawkit.trainer import train
+
+    config = load_config(args.env, args.config, args.overrides)
+    registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
+    train(config, resume=args.resume, show_progress=not args.quiet)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pawkit.evaluate import evaluate
+
+    overrides = list(args.overrides) + [f"model.name={args.model}"]
+    config = load_config(args.env, args.config, overrides)
+    result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _table("eval summary", ["metric", "value"], [[k, f"{v}"] for k, v in result.items()])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pawkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    def env_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("--env", required=required, help="registered environment name (see `pawkit envs`)")
+        p.add_argument("--config", help="YAML config file (default: configs/<env>.yaml)")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.steps=3")
+
+    command("version", cmd_version, "print the pawkit version")
+    command("envs", cmd_envs, "list registered environments").add_argument("--json", action="store_true")
+    command("plugins", cmd_plugins, "list registered strategies per hook").add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", help="inspect configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the resolved config")
+    show.set_defaults(func=cmd_config_show)
+    env_args(show)
+
+    play = command("play", cmd_play, "play episodes with a human, random or expert policy")
+    env_args(play)
+    play.add_argument("--policy", default="random", help="human | random | expert")
+    play.add_argument("--episodes", type=int, default=1)
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--split", default="train")
+    play.add_argument("--json", action="store_true")
+
+    train = command("train", cmd_train, "train an agent by RL (+ PaW when paw.enabled=true)")
+    env_args(train)
+    train.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ev = command("eval", cmd_eval, "evaluate a model or checkpoint")
+    env_args(ev)
+    ev.add_argument("--model", required=True, help="built-in name, HF id, or checkpoint path")
+    ev.add_argument("--episodes", type=int, default=32)
+    ev.add_argument("--split", default=None)
+    ev.add_argument("--json", action="store_true")
+
+    pm.hook.register_commands(subparsers=sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        from pawkit.plugins import load_plugins
+
+        load_plugins()
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""PaW: which transitions get a world-model loss, and with what weight.
+
+The loss itself is computed in the trainer's single forward pass over
+``[prompt ; response ; delimiter + next observation]``; this module decides the targets
+(``wm_target_ids``) and the per-transition weights (``plan``) by calling the selector and
+balancer plugins named in the config. It never branches on their names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from pawkit import plugins
+from pawkit.config import PawConfig
+
+
+def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) -> list[int]:
+    """Token ids of ``delimiter + o_{t+1}``, truncated; empty = not eligible (no final observation)."""
+    if not next_observation_text:
+        return []
+    ids = tokenizer(cfg.delimiter + next_observation_text, add_special_tokens=False)["input_ids"]
+    return list(ids[: cfg.max_obs_tokens])
+
+
+@dataclass
+class PawPlan:
+    selected: torch.Tensor  # bool [N]
+    weights: torch.Tensor  # [N]: λ_g / (groups · selected in g) for selected rows, else 0
+    group_lambdas: torch.Tensor  # [G]
+
+    def metrics(self, eligible: torch.Tensor) -> dict[str, float]:
+        lam = self.group_lambdas
+        return {
+            "paw/selected_fraction": float(self.selected.float().mean()) if len(self.selected) else 0.0,
+            "paw/eligible_fraction": float(eligible.float().mean()) if len(eligible) else 0.0,
+            "paw/lambda_mean": float(lam.mean()) if len(lam) else 0.0,
+            "paw/lambda_std": float(lam.std(unbiased=False)) if len(lam) else 0.0,
+        }
+
+
+def plan(
+    entropies: torch.Tensor,
+    eligible: torch.Tensor,
+    group_index: torch.Tensor,
+    group_mean_returns: torch.Tensor,
+    max_return: float,
+    cfg: PawConfig,
+    generator: torch.Generator,
+) -> PawPlan:
+    """Select transitions among the eligible ones and weight them per rollout group.
+
+    Batch WM loss = mean over groups of λ_g · (mean loss of g's selected transitions), which is
+    linear in the per-transition losses: that is what makes micro-batching exact.
+    """
+    select = plugins.get("selector", cfg.selector)
+    balance = plugins.get("balancer", cfg.balancer)
+    n = len(entropies)
+    selected = torch.zeros(n, dtype=torch.bool)
+    candidates = eligible.nonzero().flatten()
+    if len(candidates):
+        chosen = select(entropies[candidates].float(), cfg, generator).bool()
+        selected[candidates[chosen]] = True
+    lambdas = balance(group_mean_returns.float(), max_return, cfg).float()
+    groups = len(group_mean_returns)
+    per_group = torch.bincount(group_index[selected], minlength=groups).float()
+    weights = torch.zeros(n)
+    if groups:
+        rows = selected.nonzero().flatten()
+        g = group_index[rows]
+        weights[rows] = lambdas[g] / (groups * per_group[g])
+    return PawPlan(selected=selected, weights=weights, group_lambdas=lambdas)
+
+
+def keep_count(n: int, keep_ratio: float) -> int:
+    """⌈κ·N⌉, the number of transitions the built-in selectors keep."""
+    return min(n, math.ceil(keep_ratio * n - 1e-9))

