@@ -58,6 +58,7 @@ class RolloutConfig(_Section):
     output_format: Literal["think_action", "action", "plain"] = "think_action"
     constrained: bool = False
     invalid_penalty: float = 0.1
+    chat_template: bool = True
     fallback_chars: int = Field(30, ge=1, description="reply tail sent to the env when tags are missing")
     generation_batch_size: int = Field(64, ge=1)
     num_workers: int = Field(0, ge=0, description="env worker processes; 0 = in-process")
@@ -114,6 +115,7 @@ class TrainerConfig(_Section):
     dump_trajectories_every: int = Field(10, ge=0)
     tensorboard: bool = False
     max_env_error_rate: float = Field(0.5, ge=0, le=1)
+    max_nonfinite_in_a_row: int = Field(3, ge=1, description="stop after this many skipped (NaN/inf) updates in a row")
 
 
 class Config(_Section):

@@ -13,6 +13,8 @@ import json
 import math
 import platform
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +111,7 @@ class Trainer:
             self.scheduler.load_state_dict(data["scheduler"])
             self.state.load(data["train_state"])
         self.resumed_from = resume_from
+        self.nonfinite_in_a_row = 0
 
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.trainer
@@ -349,6 +352,29 @@ def _scatter(mask: torch.Tensor, values: list[torch.Tensor], device) -> torch.Te
     return out
 
 
+class _StopRequest:
+    """SIGINT/SIGTERM ask the loop to checkpoint at the next safe point (between steps) and exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second signal: the user really wants out now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def write_run_info(config: Config, out: Path) -> None:
     import transformers
 
@@ -368,10 +394,20 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
     trainer = Trainer(config, resume=resume)
     write_run_info(config, trainer.out)
     history: list[dict[str, float]] = []
+    stop = _StopRequest()
     try:
-        with RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) as log:
+        with stop, RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) as log:
             while trainer.state.step < config.trainer.steps:
                 metrics = trainer.train_step()
+                if metrics.get("skipped_update"):
+                    trainer.nonfinite_in_a_row += 1
+                    if trainer.nonfinite_in_a_row >= config.trainer.max_nonfinite_in_a_row:
+                        raise TrainingStopped(
+                            f"{trainer.nonfinite_in_a_row} updates in a row had a non-finite loss or gradient "
+                            f"(step {trainer.state.step}); the last good checkpoint is kept in {checkpoint.checkpoint_root(trainer.out)}"
+                        )
+                else:
+                    trainer.nonfinite_in_a_row = 0
                 history.append(metrics)
                 log.step(metrics)
                 step = trainer.state.step
@@ -381,7 +417,7 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                     metrics.update(trainer.evaluate())
                 if step % config.trainer.save_every == 0 or step == config.trainer.steps:
                     trainer.save()
-                if on_step is not None and on_step(trainer, metrics):
+                if stop.requested or (on_step is not None and on_step(trainer, metrics)):
                     trainer.save()
                     break
                 target = config.trainer.early_stop_success
