@@ -56,6 +56,7 @@ class RolloutConfig(_Section):
     top_p: float = Field(1.0, gt=0, le=1)
     eval_temperature: float = Field(0.4, ge=0)
     output_format: Literal["think_action", "action", "plain"] = "think_action"
+    prompt_style: Literal["verl", "compact"] = "verl"
     constrained: bool = False
     invalid_penalty: float = 0.1
     chat_template: bool = True

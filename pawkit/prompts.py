@@ -29,15 +29,8 @@ def history_lines(history: Sequence[tuple[str, str]], history_length: int) -> tu
     return "\n".join(lines), len(lines)
 
 
-def build_prompt(
-    env: Env,
-    observation: Observation,
-    task: str | None,
-    history: Sequence[tuple[str, str]],
-    history_length: int,
-    output_format: str,
-) -> str:
-    """The user message for one step (the model's chat template wraps it)."""
+def verl_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool) -> str:
+    """verl-agent's templates: role + task, step count and history, observation, actions, format."""
     parts = [env.role + (f" Your task is to: {task}." if task else "")]
     current = env.format_observation(observation)
     shown, count = history_lines(history, history_length)
@@ -49,9 +42,39 @@ def build_prompt(
         parts.append(f"You are now at step {len(history) + 1} and your current observation is: {current}")
     else:
         parts.append(f"Your current observation is: {current}")
-    if observation.admissible_actions:
+    if show_actions and observation.admissible_actions:
         parts.append(
             f"Your admissible actions of the current situation are: [{env.format_admissible(observation.admissible_actions)}]."
         )
     parts.append("\nNow it's your turn to take an action.\n" + FORMAT_INSTRUCTIONS[output_format])
     return "\n".join(parts)
+
+
+def compact_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool) -> str:
+    """Task, history and observation only: for tiny models, where every prompt token costs
+    attention time and a constrained decoder already enforces the format and the actions."""
+    parts = [task] if task else []
+    shown, count = history_lines(history, history_length)
+    if count:
+        parts.append(shown)
+    parts.append(env.format_observation(observation))
+    if show_actions and observation.admissible_actions:
+        parts.append("Actions: " + ", ".join(observation.admissible_actions))
+    return "\n".join(parts)
+
+
+PROMPT_STYLES = {"verl": verl_prompt, "compact": compact_prompt}
+
+
+def build_prompt(
+    env: Env,
+    observation: Observation,
+    task: str | None,
+    history: Sequence[tuple[str, str]],
+    history_length: int,
+    output_format: str,
+    style: str = "verl",
+    show_actions: bool = True,
+) -> str:
+    """The user message for one step (the model's chat template wraps it)."""
+    return PROMPT_STYLES[style](env, observation, task, history, history_length, output_format, show_actions)

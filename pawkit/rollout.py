@@ -180,7 +180,10 @@ def run_rollout(
             break
         prompts, tries = [], []
         for i in active:
-            text = build_prompt(env, observations[i], task_text[i], history[i], cfg.history_length, cfg.output_format)
+            text = build_prompt(
+                env, observations[i], task_text[i], history[i], cfg.history_length, cfg.output_format,
+                cfg.prompt_style, show_actions=not cfg.constrained,
+            )
             ids = generator.encode(text)
             if len(ids) > cfg.max_prompt_tokens:
                 ids = ids[-cfg.max_prompt_tokens :]

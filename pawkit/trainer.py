@@ -391,6 +391,9 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
     """Run ``trainer.steps`` steps (continuing from a checkpoint with ``resume``); returns the metrics."""
     from pawkit.logging import RunLogger
 
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     trainer = Trainer(config, resume=resume)
     write_run_info(config, trainer.out)
     history: list[dict[str, float]] = []
@@ -399,6 +402,9 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
         with stop, RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) as log:
             while trainer.state.step < config.trainer.steps:
                 metrics = trainer.train_step()
+                step = trainer.state.step
+                if config.trainer.eval_every and step % config.trainer.eval_every == 0:
+                    metrics.update(trainer.evaluate())
                 if metrics.get("skipped_update"):
                     trainer.nonfinite_in_a_row += 1
                     if trainer.nonfinite_in_a_row >= config.trainer.max_nonfinite_in_a_row:
@@ -410,11 +416,8 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                     trainer.nonfinite_in_a_row = 0
                 history.append(metrics)
                 log.step(metrics)
-                step = trainer.state.step
                 if config.trainer.dump_trajectories_every and step % config.trainer.dump_trajectories_every == 0:
                     log.dump_episodes(step, trainer.last_batch.episodes)
-                if config.trainer.eval_every and step % config.trainer.eval_every == 0:
-                    metrics.update(trainer.evaluate())
                 if step % config.trainer.save_every == 0 or step == config.trainer.steps:
                     trainer.save()
                 if stop.requested or (on_step is not None and on_step(trainer, metrics)):
