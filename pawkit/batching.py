@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pawkit.losses import token_logprobs_and_entropy
+from pawkit.losses import restrict_logits, token_logprobs_and_entropy
 
 
 @dataclass
@@ -98,7 +98,7 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     if mb.restrict is not None:
         rows, cols, allowed = (t.to(device) for t in mb.restrict)
         logits = logits.clone()
-        logits[rows, cols] = logits[rows, cols].masked_fill(~allowed, float("-inf"))
+        logits[rows, cols] = restrict_logits(logits[rows, cols], allowed)
     targets = mb.input_ids[:, 1:].to(device)
     logprobs, entropy = token_logprobs_and_entropy(logits.float(), targets, chunk_size)
     if mb.wm_mask.any():

@@ -13,15 +13,12 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from pawkit import __version__
-from pawkit.config import ConfigError, dump_config, load_config
-from pawkit.plugins import HOOKS, PluginError, broken_plugins, pm, registry
+from pawkit.config import dump_config, load_config
+from pawkit.plugins import HOOKS, broken_plugins, pm, registry
+from pawkit.protocol import UsageError
 
 
-class UsageError(ValueError):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
-USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ConfigError, PluginError)
+USER_ERRORS: tuple[type[BaseException], ...] = (UsageError,)  # ConfigError, PluginError, adapters' data errors
 
 
 def _console():

@@ -12,11 +12,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pawkit.protocol import UsageError
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UsageError):
+    """A config problem; the message has one line per problem, each naming the key."""
 
 
 class _Section(BaseModel):

@@ -143,7 +143,8 @@ def load_model(cfg: ModelConfig):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model.config.name_or_path = cfg.name if builder else model.config.name_or_path
+    if builder:  # PEFT records this as the adapter's base, so a LoRA checkpoint can rebuild it
+        model.name_or_path = model.config.name_or_path = cfg.name
     if cfg.lora.enabled and not hasattr(model, "peft_config"):
         from peft import LoraConfig, get_peft_model
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from pawkit import hookspecs
+from pawkit.protocol import UsageError
 
 ENTRY_POINT_GROUP = "pawkit"
 
@@ -23,7 +24,7 @@ HOOKS = {
 }
 
 
-class PluginError(ValueError):
+class PluginError(UsageError):
     """A name problem a user can fix: unknown name, duplicate registration."""
 
 

@@ -14,6 +14,11 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class UsageError(ValueError):
+    """Input a user can fix (bad option, missing data, unknown name): the CLI prints the
+    message as one line and exits 2, without a traceback. Adapters raise it too."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -1,0 +1,113 @@
+"""Built-in advantage estimators: GRPO, GiGPO and RLOO as verl-agent computes them.
+
+Every environment step is a sample (``StepRows``). Group statistics run over all step ROWS of
+a group (verl-agent's ``compute_mean_std_cross_steps=True``), not one value per trajectory,
+so long trajectories weigh more in the baseline: that is what verl-agent's published numbers
+used. A row's score is its trajectory's episode return minus the invalid-action penalty of
+that row only. Spec: the project reference gigpo.md, §2–6.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Hashable, Iterable
+
+import torch
+
+from pawkit.config import AlgorithmConfig
+from pawkit.hookspecs import hookimpl
+from pawkit.strategies import StepRows
+
+EPS = 1e-6
+
+
+def _check(rows: StepRows) -> None:
+    n = len(rows)
+    fields = ("traj_ids", "step_index", "reward", "episode_return", "anchor", "invalid")
+    bad = [f for f in fields if len(getattr(rows, f)) != n]
+    if bad:
+        raise ValueError(f"StepRows fields {', '.join(bad)} do not have one entry per row ({n} group_ids)")
+
+
+def _buckets(keys: Iterable[Hashable]) -> list[list[int]]:
+    """Row indices grouped by key, in order of first appearance."""
+    out: dict[Hashable, list[int]] = defaultdict(list)
+    for i, key in enumerate(keys):
+        out[key].append(i)
+    return list(out.values())
+
+
+def _scores(rows: StepRows) -> torch.Tensor:
+    """Episode return minus the penalty on the invalid row itself (the token-level score sum)."""
+    ret = torch.tensor(rows.episode_return, dtype=torch.float64)
+    return ret - rows.penalty * torch.tensor(rows.invalid, dtype=torch.float64)
+
+
+def _normalise(values: torch.Tensor, buckets: list[list[int]], by_std: bool, singleton_mean_is_value: bool) -> torch.Tensor:
+    """(x − mean)/(std + ε) or x − mean within each bucket; unbiased std.
+
+    A singleton bucket uses mean 0 / std 1 for episode groups (advantage = the raw score), but
+    its own value as mean for step groups (advantage 0): verl-agent's two rules.
+    """
+    out = torch.zeros_like(values)
+    for idx in buckets:
+        x = values[idx]
+        if len(idx) == 1:
+            mean, std = (x[0] if singleton_mean_is_value else x.new_tensor(0.0)), x.new_tensor(1.0)
+        else:
+            mean, std = x.mean(), x.std(unbiased=True)
+        out[idx] = (x - mean) / (std + EPS) if by_std else x - mean
+    return out
+
+
+def _episode_advantage(rows: StepRows, by_std: bool) -> torch.Tensor:
+    return _normalise(_scores(rows), _buckets(rows.group_ids), by_std, singleton_mean_is_value=False)
+
+
+def step_returns(rows: StepRows, gamma: float) -> torch.Tensor:
+    """Discounted return R_t = r_t + γ·R_{t+1} within each trajectory (GiGPO Eq. 5), no penalty."""
+    reward = torch.tensor(rows.reward, dtype=torch.float64)
+    out = torch.zeros_like(reward)
+    for idx in _buckets(zip(rows.group_ids, rows.traj_ids)):
+        running = 0.0
+        for i in sorted(idx, key=lambda i: rows.step_index[i], reverse=True):
+            running = float(reward[i]) + gamma * running
+            out[i] = running
+    return out
+
+
+def grpo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+    """Episode score normalised within its group (over all step rows); std division per norm_by_std."""
+    _check(rows)
+    return _episode_advantage(rows, cfg.norm_by_std).float()
+
+
+def gigpo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+    """Episode advantage + ω · step advantage over exact-match anchor-state groups (GiGPO Eq. 8)."""
+    _check(rows)
+    by_std = cfg.gigpo_mode == "mean_std_norm"
+    episode = _episode_advantage(rows, by_std)
+    # The penalty hits the invalid row's own step return only; it is not discounted backwards.
+    returns = step_returns(rows, cfg.gamma) - rows.penalty * torch.tensor(rows.invalid, dtype=torch.float64)
+    step_groups = _buckets(zip(rows.group_ids, rows.anchor))  # anchors never match across tasks
+    step = _normalise(returns, step_groups, by_std, singleton_mean_is_value=True)
+    return (episode + cfg.step_advantage_weight * step).float()
+
+
+def rloo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+    """Score minus the mean of the OTHER rows of its group, n/(n−1)·(x − mean); a lone row keeps its score."""
+    _check(rows)
+    scores = _scores(rows)
+    out = scores.clone()
+    for idx in _buckets(rows.group_ids):
+        n = len(idx)
+        if n > 1:
+            out[idx] = n / (n - 1) * (scores[idx] - scores[idx].mean())
+    return out.float()
+
+
+@hookimpl
+def register_advantage_estimators(register):
+    register("grpo", grpo)
+    register("gigpo", gigpo)
+    register("rloo", rloo)
