@@ -131,11 +131,15 @@ def _progress(disabled: bool):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pawkit.trainer import train
+    from pawkit.trainer import TrainingStopped, train
 
     config = load_config(args.env, args.config, args.overrides)
     registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
-    train(config, resume=args.resume, show_progress=not args.quiet)
+    try:
+        train(config, resume=args.resume, show_progress=not args.quiet)
+    except TrainingStopped as exc:  # the run itself decided to stop; checkpoints are kept
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -164,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def env_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         p.add_argument("--env", required=required, help="registered environment name (see `pawkit envs`)")
-        p.add_argument("--config", help="YAML config file (default: configs/<env>.yaml)")
+        p.add_argument(
+            "--config", action="append",
+            help="YAML config file (default: configs/<env>.yaml); repeat to merge several in order",
+        )
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.steps=3")
 
     command("version", cmd_version, "print the pawkit version")

@@ -114,6 +114,7 @@ class TrainerConfig(_Section):
     keep_checkpoints: int = Field(2, ge=1)
     eval_every: int = Field(0, ge=0)
     eval_episodes: int = Field(32, ge=1)
+    eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
     early_stop_success: float | None = Field(None, ge=0, le=1)
     dump_trajectories_every: int = Field(10, ge=0)
     tensorboard: bool = False
@@ -206,14 +207,21 @@ def env_config_file(env: str) -> Path | None:
 
 
 def load_config(
-    env: str | None = None, config_file: str | Path | None = None, overrides: list[str] | None = None
+    env: str | None = None,
+    config_file: str | Path | list[str | Path] | None = None,
+    overrides: list[str] | None = None,
 ) -> Config:
-    """Defaults ← ``configs/<env>.yaml`` ← ``config_file`` ← ``overrides`` (later wins)."""
+    """Defaults ← ``configs/<env>.yaml`` ← ``overrides`` (later wins).
+
+    Given ``config_file`` (one path or several, merged in order), those files replace the
+    env's own file: ``--config configs/gridnav.yaml --config configs/ablations/loss-ce.yaml``.
+    """
     data: dict[str, Any] = {}
-    if config_file is not None:
-        data = read_yaml(Path(config_file))
-    elif env is not None and (path := env_config_file(env)) is not None:
-        data = read_yaml(path)
+    files = [config_file] if isinstance(config_file, (str, Path)) else list(config_file or [])
+    if not files and env is not None and (path := env_config_file(env)) is not None:
+        files = [path]
+    for path in files:
+        data = _merge(data, read_yaml(Path(path)))
     if env is not None:
         data = _merge(data, {"env": {"name": env}})
     data = _merge(data, parse_overrides(list(overrides or [])))

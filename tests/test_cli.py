@@ -78,3 +78,26 @@ def test_human_play_reads_commands_from_stdin():
     )
     assert proc.returncode == 0, proc.stderr
     assert "episode 0: return" in proc.stdout
+
+
+def test_train_then_eval_the_checkpoint_on_a_textarena_game(tmp_path):
+    out = run(
+        "train", "--env", "textarena/GuessTheNumber-v0", "model.name=tiny", "trainer.steps=3",
+        f"trainer.output_dir={tmp_path}", "rollout.max_new_tokens=32", "--quiet",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1.0, 2.0, 3.0]
+    model = tmp_path / "checkpoints" / "step-000003" / "model"
+    assert (model / "config.json").exists()
+    ev = run("eval", "--env", "textarena/GuessTheNumber-v0", "--model", str(model), "--episodes", "2", "--json",
+             "rollout.max_new_tokens=32")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    summary = json.loads(ev.stdout)
+    assert summary["episodes"] == 2 and {"success_rate", "mean_return", "invalid_action_rate", "mean_steps"} <= set(summary)
+
+
+def test_train_with_a_bad_model_path_is_one_line(tmp_path):
+    out = run("train", "--env", "gridnav", f"model.name={tmp_path}/missing", f"trainer.output_dir={tmp_path}")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "does not exist" in out.stderr

@@ -43,3 +43,20 @@ def test_constrained_needs_action_format():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(config_file=tmp_path / "missing.yaml")
+
+
+def test_config_files_merge_in_order():
+    from pawkit.config import CONFIG_DIR
+
+    cfg = load_config(
+        "gridnav", [CONFIG_DIR / "gridnav.yaml", CONFIG_DIR / "ablations" / "echo-ce.yaml"], ["paw.lambda0=0.1"]
+    )
+    assert (cfg.paw.enabled, cfg.paw.selector, cfg.paw.wm_loss, cfg.paw.balancer) == (True, "all", "ce", "fixed")
+    assert cfg.paw.lambda0 == 0.1 and cfg.rollout.constrained is True  # gridnav.yaml kept
+
+
+def test_every_shipped_config_is_valid():
+    from pawkit.config import CONFIG_DIR
+
+    for path in CONFIG_DIR.rglob("*.yaml"):
+        load_config(config_file=path)

@@ -1,0 +1,88 @@
+"""PaW inside the trainer: the same forward pass, the plain loss when off, custom strategies."""
+
+import pytest
+import torch
+
+from pawkit import plugins
+from pawkit.config import load_config
+from pawkit.hookspecs import hookimpl
+from pawkit.trainer import Trainer
+
+
+def config(tmp_path, *extra):
+    return load_config(
+        "gridnav",
+        overrides=[f"trainer.output_dir={tmp_path}", "rollout.tasks_per_step=2", "rollout.group_size=4",
+                   "trainer.eval_every=0", "trainer.early_stop_success=null", *extra],
+    )
+
+
+def one_step(cfg):
+    trainer = Trainer(cfg)
+    metrics = trainer.train_step()
+    params = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.close()
+    return metrics, params
+
+
+def test_zero_weight_paw_gives_the_plain_rl_update(tmp_path):
+    plain, plain_params = one_step(config(tmp_path / "a", "paw.enabled=false"))
+    paw, paw_params = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=none"))
+    assert "paw/wm_tokens" not in plain and paw["paw/wm_tokens"] > 0
+    assert paw["pg_loss"] == pytest.approx(plain["pg_loss"], abs=1e-6)
+    assert paw["entropy"] == pytest.approx(plain["entropy"], abs=1e-6)
+    assert paw["paw/wm_loss_weighted"] == 0.0
+    for a, b in zip(plain_params, paw_params):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_paw_changes_the_update_and_reports_its_metrics(tmp_path):
+    plain, plain_params = one_step(config(tmp_path / "a"))
+    paw, paw_params = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=fixed", "paw.lambda0=1.0"))
+    assert paw["paw/wm_loss_weighted"] > 0 and paw["paw/wm_loss_raw"] > 0
+    assert 0.0 <= paw["paw/wm_token_accuracy"] <= 1.0 and 0.0 < paw["paw/wm_target_prob"] < 1.0
+    assert paw["paw/lambda_mean"] == 1.0 and paw["paw/lambda_std"] == 0.0
+    assert any(not torch.allclose(a, b) for a, b in zip(plain_params, paw_params))
+
+
+CALLS = []
+
+
+class _Strategies:
+    @hookimpl
+    def register_selectors(self, register):
+        def first_half(entropies, cfg, generator):
+            """Keep the first half of the batch (a test strategy)."""
+            CALLS.append(len(entropies))
+            mask = torch.zeros(len(entropies), dtype=torch.bool)
+            mask[: len(entropies) // 2] = True
+            return mask
+
+        register("first_half", first_half)
+
+
+def test_custom_strategy_is_picked_by_config_and_called(tmp_path):
+    name = plugins.register_plugin(_Strategies(), name="test-strategies")
+    try:
+        metrics, _ = one_step(config(tmp_path, "paw.enabled=true", "paw.selector=first_half"))
+    finally:
+        plugins.unregister_plugin(name)
+    assert len(CALLS) == 1
+    assert metrics["paw/selected_fraction"] == pytest.approx((CALLS[0] // 2) / CALLS[0])
+
+
+def test_unknown_strategy_fails_before_loading_a_model(tmp_path):
+    with pytest.raises(plugins.PluginError, match="unknown selector 'nope'.*available: all, entropy"):
+        Trainer(config(tmp_path, "paw.enabled=true", "paw.selector=nope"))
+
+
+def test_example_strategy_package_registers_through_its_entry_point():
+    from pawkit.config import PawConfig
+
+    entry = plugins.registry("balancer").get("squared_gap")
+    assert entry.plugin == "example_strategy"
+    weights = entry.obj(torch.tensor([1.0, 0.5, 0.0]), 1.0, PawConfig(lambda0=0.05))
+    assert weights.tolist() == pytest.approx([0.0, 0.0125, 0.05])
+    selector = plugins.get("selector", "middle_entropy")
+    mask = selector(torch.tensor([0.1, 0.5, 0.9, 0.4]), PawConfig(keep_ratio=0.5), torch.Generator())
+    assert mask.tolist() == [False, True, False, True]  # median 0.4: distances 0.3, 0.1, 0.5, 0.0
