@@ -189,9 +189,9 @@ class Trainer:
         return contextlib.nullcontext()
 
     def paw_weights(self, batch: RolloutBatch, seqs: list[Sequence], entropy: torch.Tensor):
-        group_names = list(dict.fromkeys(s.group_id for s in batch.samples))
-        index = torch.tensor([group_names.index(s.group_id) for s in batch.samples], dtype=torch.long)
-        returns: dict[str, list[float]] = {g: [] for g in group_names}
+        position = {g: i for i, g in enumerate(dict.fromkeys(s.group_id for s in batch.samples))}
+        index = torch.tensor([position[s.group_id] for s in batch.samples], dtype=torch.long)
+        returns: dict[str, list[float]] = {g: [] for g in position}
         for e in batch.episodes:
             if e.end_reason != "env_error" and e.group_id in returns:
                 returns[e.group_id].append(e.return_)
