@@ -45,6 +45,7 @@ class ModelConfig(_Section):
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     lora: LoraConfig = Field(default_factory=LoraConfig)
     gradient_checkpointing: bool = False
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto = this process's GPU (cuda:LOCAL_RANK) when there is one, else cpu")
 
 
 class RolloutConfig(_Section):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -56,6 +57,7 @@ class RolloutBatch:
             "mean_return": sum(e.return_ for e in kept) / n,
             "mean_steps": steps / n,
             "invalid_action_rate": sum(not t.action.valid for e in kept for t in e.transitions) / max(steps, 1),
+            "episodes": float(len(self.episodes)),
             "env_errors": float(self.env_errors),
             "truncated_prompts": float(self.truncated_prompts),
             "env_seconds": self.env_seconds,
@@ -259,4 +261,11 @@ def _drop(batch: RolloutBatch, slot: int, error: BaseException) -> None:
     if episode.end_reason != "env_error":
         episode.end_reason = "env_error"
         batch.env_errors += 1
-        batch.env_error_messages.append(f"{episode.task_id}: {type(error).__name__}: {error}")
+        batch.env_error_messages.append(f"{episode.task_id}: {_describe(error)}")
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` plus the traceback: the local one, or the worker's (kept as a note)."""
+    text = "".join(traceback.format_exception(error)).rstrip()
+    head = f"{type(error).__name__}: {error}"
+    return head if text == head else f"{head}\n{text}"

@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import random
+import resource
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ import torch
 from pawkit import __version__, checkpoint, plugins
 from pawkit.batching import Sequence, forward, micro_batches
 from pawkit.config import Config, dump_config
+from pawkit.distributed import Distributed
 from pawkit.envpool import make_env_pool
 from pawkit.losses import low_var_kl, ppo_clip_loss
 from pawkit.models import load_model
@@ -63,6 +65,9 @@ class TrainState:
         self.nonfinite_skips = data.get("nonfinite_skips", 0)
 
 
+RANK_SEED_STRIDE = 100_003
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -78,8 +83,10 @@ class Trainer:
     def __init__(self, config: Config, resume: bool = False):
         self.cfg = config
         self.out = Path(config.trainer.output_dir)
+        self.dist = Distributed()
         seed_everything(config.seed)
-        self.state = TrainState(task_rng=random.Random(config.seed))
+        # Rank 0 keeps the single-process streams; other ranks draw their own tasks and samples.
+        self.state = TrainState(task_rng=random.Random(config.seed + RANK_SEED_STRIDE * self.dist.rank))
         self.state.selector_gen.manual_seed(config.seed)
         plugins.get("advantage_estimator", config.algorithm.name)  # fail before the model loads
         if config.paw.enabled:
@@ -89,7 +96,17 @@ class Trainer:
         model_cfg = config.model
         if resume_from is not None:
             model_cfg = model_cfg.model_copy(update={"name": str(resume_from / "model")})
+            saved = checkpoint.load_state(resume_from)
+            per_rank = saved.get("train_states") or [saved["train_state"]]
+            if len(per_rank) != self.dist.world:
+                raise TrainingStopped(
+                    f"{resume_from} was written by {len(per_rank)} process(es) but this run has {self.dist.world}; "
+                    "resume with the same number of processes (each keeps its own RNG streams)"
+                )
         self.model, self.tokenizer = load_model(model_cfg)
+        self.dist.broadcast_parameters(self.model)
+        if self.dist.rank:
+            torch.manual_seed(config.seed + RANK_SEED_STRIDE * self.dist.rank)
         self.model.train()
         self.uses_lora = hasattr(self.model, "peft_config")
         self.reference = None
@@ -106,10 +123,9 @@ class Trainer:
         )
         self.generator = Generator(self.model, self.tokenizer, config.rollout)
         if resume_from is not None:
-            data = checkpoint.load_state(resume_from)
-            self.optimizer.load_state_dict(data["optimizer"])
-            self.scheduler.load_state_dict(data["scheduler"])
-            self.state.load(data["train_state"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            self.state.load(per_rank[self.dist.rank])
         self.resumed_from = resume_from
         self.nonfinite_in_a_row = 0
 
@@ -254,6 +270,7 @@ class Trainer:
 
     def _step_optimizer(self) -> dict[str, float]:
         params = [p for p in self.model.parameters() if p.requires_grad]
+        self.dist.average_gradients(params)
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.trainer.grad_clip)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -269,18 +286,27 @@ class Trainer:
         self.last_batch = batch
         metrics = batch.metrics()
         kept = sum(e.end_reason != "env_error" for e in batch.episodes)
-        error_rate = batch.env_errors / max(len(batch.episodes), 1)
-        if batch.env_error_messages:
+        reports = self.dist.gather((batch.env_errors, len(batch.episodes), batch.env_error_messages))
+        errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)
+        messages = [m for r in reports for m in r[2]]
+        if messages and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             with open(self.out / "env_errors.log", "a") as fh:
-                fh.writelines(f"step {self.state.step}: {m}\n" for m in batch.env_error_messages)
-        if error_rate > self.cfg.trainer.max_env_error_rate:
+                fh.writelines(f"step {self.state.step}: {m}\n" for m in messages)
+        if errors / max(episodes, 1) > self.cfg.trainer.max_env_error_rate:
             raise TrainingStopped(
-                f"{batch.env_errors} of {len(batch.episodes)} episodes hit env errors at step {self.state.step} "
+                f"{errors} of {episodes} episodes hit env errors at step {self.state.step} "
                 f"(limit trainer.max_env_error_rate={self.cfg.trainer.max_env_error_rate}); see {self.out / 'env_errors.log'}"
             )
         rollout_seconds = time.perf_counter() - t0
-        if kept and batch.samples:
+        has_work = bool(kept and batch.samples)
+        if not has_work and self.dist.any(has_work):
+            # Another process has samples: join its gradient all-reduce with zero gradients.
+            for _ in range(self.cfg.algorithm.ppo_epochs):
+                self.optimizer.zero_grad(set_to_none=True)
+                metrics.update(self._step_optimizer())
+        if has_work:
+            self.dist.any(has_work)  # pairs with the call above on processes without samples
             seqs = self.sequences(batch)
             advantages = self.advantages(batch)
             old, ref, entropy = self.old_logprobs(seqs)
@@ -308,8 +334,11 @@ class Trainer:
             rollout_seconds=rollout_seconds,
             tokens_per_second=metrics["generated_tokens"] / max(metrics["generate_seconds"], 1e-9),
             lr=self.scheduler.get_last_lr()[0],
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
-        return metrics
+        if torch.cuda.is_available():
+            metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        return self.dist.combine_metrics(metrics)
 
     def evaluate(self) -> dict[str, float]:
         """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
@@ -322,13 +351,21 @@ class Trainer:
         summary = summarize(c.env.name, batch.episodes)
         return {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
 
-    def save(self) -> Path:
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "train_state": self.state.to_dict(),
-        }
-        return checkpoint.save(self.out, self.state.step, self.model, self.tokenizer, state, self.cfg.trainer.keep_checkpoints)
+    def save(self) -> Path | None:
+        """Collective: every process hands its RNG streams to rank 0, which writes the checkpoint."""
+        train_states = self.dist.gather(self.state.to_dict())
+        path = None
+        if self.dist.is_main:
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "train_state": train_states[0],
+            }
+            if self.dist.enabled:
+                state["train_states"] = train_states
+            path = checkpoint.save(self.out, self.state.step, self.model, self.tokenizer, state, self.cfg.trainer.keep_checkpoints)
+        self.dist.barrier()
+        return path
 
     def close(self) -> None:
         self.pool.close()
@@ -395,18 +432,21 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
 
     transformers.utils.logging.disable_progress_bar()
     trainer = Trainer(config, resume=resume)
-    write_run_info(config, trainer.out)
+    main = trainer.dist.is_main  # evaluation, logs and files are rank 0's job
+    if main:
+        write_run_info(config, trainer.out)
     history: list[dict[str, float]] = []
     stop = _StopRequest()
     before: dict[str, float] | None = None
     try:
-        if config.trainer.eval_before_after and trainer.state.step == 0:
+        if config.trainer.eval_before_after and trainer.state.step == 0 and main:
             before = trainer.evaluate()
-        with stop, RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) as log:
+        logger = RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) if main else contextlib.nullcontext()
+        with stop, logger as log:
             while trainer.state.step < config.trainer.steps:
                 metrics = trainer.train_step()
                 step = trainer.state.step
-                if config.trainer.eval_every and step % config.trainer.eval_every == 0:
+                if config.trainer.eval_every and step % config.trainer.eval_every == 0 and main:
                     metrics.update(trainer.evaluate())
                 if metrics.get("skipped_update"):
                     trainer.nonfinite_in_a_row += 1
@@ -418,19 +458,19 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                 else:
                     trainer.nonfinite_in_a_row = 0
                 history.append(metrics)
-                log.step(metrics)
-                if config.trainer.dump_trajectories_every and step % config.trainer.dump_trajectories_every == 0:
-                    log.dump_episodes(step, trainer.last_batch.episodes)
+                if main:
+                    log.step(metrics)
+                    if config.trainer.dump_trajectories_every and step % config.trainer.dump_trajectories_every == 0:
+                        log.dump_episodes(step, trainer.last_batch.episodes)
                 if step % config.trainer.save_every == 0 or step == config.trainer.steps:
                     trainer.save()
-                if stop.requested or (on_step is not None and on_step(trainer, metrics)):
-                    trainer.save()
-                    break
                 target = config.trainer.early_stop_success
-                if target is not None and metrics.get("eval/success_rate", metrics["success_rate"]) >= target:
+                reached = target is not None and metrics.get("eval/success_rate", metrics["success_rate"]) >= target
+                asked = stop.requested or (on_step is not None and on_step(trainer, metrics))
+                if trainer.dist.any(asked) or trainer.dist.broadcast(reached):  # every process stops together
                     trainer.save()
                     break
-        if config.trainer.eval_before_after:
+        if config.trainer.eval_before_after and main:
             after = trainer.evaluate()
             report = {"before": before, "after": after, "steps": trainer.state.step}
             (trainer.out / "eval_before_after.json").write_text(json.dumps(report, indent=2))
