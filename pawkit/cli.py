@@ -1,4 +1,4 @@
-"""The ``pawkit`` command line: envs | plugins | config | play | train | eval | version.
+"""The ``pawkit`` command line: envs | plugins | config | play | train | eval | sweep | version.
 
 Mistakes a user can fix (config keys, env or plugin names, paths) print one line and exit 2;
 ``--debug`` shows the traceback instead.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from dataclasses import asdict
 from typing import Any, Callable
 
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default=None)
     ev.add_argument("--json", action="store_true")
 
+    from pawkit.sweep import add_command as add_sweep_command
+
+    add_sweep_command(sub)
     pm.hook.register_commands(subparsers=sub)
     return parser
 
@@ -211,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    if not debug:  # PEFT asks transformers for a deprecated property on every LoRA load
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
         from pawkit.plugins import load_plugins
 

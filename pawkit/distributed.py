@@ -17,12 +17,20 @@ from typing import Any
 
 import torch
 
+from pawkit.protocol import UsageError
+
 # Metrics that are totals over the batch (summed across processes); all others are averaged.
 SUMMED_METRICS = frozenset({"env_errors", "truncated_prompts", "generated_tokens", "action_tokens", "paw/wm_tokens", "episodes"})
 
 
 class Distributed:
     def __init__(self) -> None:
+        for flag, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+            if os.environ.get(flag, "").lower() == "true":
+                raise UsageError(
+                    f"pawkit trains data-parallel only (a full model copy per process, which generation needs); "
+                    f"{name} sharding is not supported yet: launch with a multi-GPU (DDP) accelerate config"
+                )
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = 0
         self.local_rank = 0

@@ -32,6 +32,7 @@ def play_split(env: Env, pool, generator: Generator, config: Config, episodes: i
         merged.episodes += part.episodes
         merged.samples += part.samples
         merged.env_errors += part.env_errors
+        merged.env_error_messages += part.env_error_messages
     return merged
 
 

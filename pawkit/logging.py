@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +19,8 @@ class RunLogger:
 
     def __enter__(self) -> "RunLogger":
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.start > 0:
+            _forget_steps_after(self.out / "metrics.jsonl", self.start)
         self.metrics_file = open(self.out / "metrics.jsonl", "a")
         if self.config.trainer.tensorboard:
             try:
@@ -65,3 +68,23 @@ class RunLogger:
         if self.writer is not None:
             self.writer.close()
         self.metrics_file.close()
+
+
+def _forget_steps_after(path: Path, step: int) -> None:
+    """On resume from checkpoint ``step``: drop lines of later steps (logged, then killed before
+    their checkpoint) and a torn last line, so every step appears once in ``metrics.jsonl``."""
+    if not path.exists():
+        return
+    kept, dropped = [], False
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+                continue
+        except (ValueError, KeyError, TypeError):
+            pass
+        dropped = True
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)

@@ -44,3 +44,14 @@ def test_two_processes_train_and_end_with_identical_parameters(tmp_path):
     cfg = load_config("gridnav", overrides=[f"trainer.output_dir={run}", *OVERRIDES])
     with pytest.raises(Exception, match="written by 2 process"):
         Trainer(cfg, resume=True)
+
+
+@pytest.mark.parametrize("flag", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_sharded_launch_configs_are_refused_in_one_line(monkeypatch, flag):
+    from pawkit.distributed import Distributed
+    from pawkit.protocol import UsageError
+
+    monkeypatch.setenv(flag, "true")
+    with pytest.raises(UsageError, match="data-parallel only") as info:
+        Distributed()
+    assert "\n" not in str(info.value)

@@ -1,0 +1,189 @@
+"""The report of a sweep: ``report.md`` (mean ± std over seeds per arm) and a learning-curve PNG.
+
+Reads ``<output_dir>/results.jsonl`` (the last record of each arm and seed) and each run's
+``metrics.jsonl``. Called by ``pawkit sweep`` after the runs and by ``pawkit sweep --report-only``.
+
+Columns: final success (the after-training eval when ``trainer.eval_before_after`` is on, else
+the last periodic ``eval/success_rate``), its mean return, WM token accuracy (argmax == target on
+the next-observation tokens of held-out episodes played by the final checkpoint — ``pawkit eval``
+— for every arm, PaW or not; ``n/a`` when ``wm_eval_episodes: 0``), wall time of the training
+process, and the number of seeds that finished. Std is the sample standard deviation (n − 1).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Iterable
+
+from pawkit.sweep import RESULTS_FILE, SweepConfig, latest_records, read_metrics, read_results
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
+    """(mean, sample std, n) of the non-missing values; std is 0.0 for a single value."""
+    xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not xs:
+        return None
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0), len(xs)
+
+
+def fmt_mean_std(stats: tuple[float, float, int] | None, digits: int = 3) -> str:
+    if stats is None:
+        return "n/a"
+    mean, std, n = stats
+    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    arms = list(sweep.arms) + sorted({a for a, _ in records} - set(sweep.arms))
+    rows = []
+    for arm in arms:
+        runs = [r for (a, _), r in sorted(records.items()) if a == arm]
+        if not runs:
+            continue
+        ok = [r for r in runs if r.get("status") == "ok"]
+        rows.append({
+            "arm": arm,
+            "success": mean_std(r.get("final_success") for r in ok),
+            "return": mean_std(r.get("final_return") for r in ok),
+            "wm_accuracy": mean_std(r.get("wm_accuracy", r.get("train_wm_accuracy")) for r in ok),
+            "wall": mean_std(r.get("wall_seconds") for r in ok),
+            "steps": mean_std(r.get("steps") for r in ok),
+            "n": len(ok),
+            "failed": len(runs) - len(ok),
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| arm | final success | mean return | WM token accuracy | wall time (s) | steps | seeds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        seeds = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        lines.append(
+            f"| {row['arm']} | {fmt_mean_std(row['success'])} | {fmt_mean_std(row['return'])} | "
+            f"{fmt_mean_std(row['wm_accuracy'])} | {fmt_mean_std(row['wall'], 1)} | {fmt_mean_std(row['steps'], 0)} | {seeds} |"
+        )
+    return "\n".join(lines)
+
+
+def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], key: str = "eval/success_rate"):
+    """arm -> (steps, mean, min, max) of ``key`` over the seeds that finished.
+
+    A seed's value at a step is its latest value at or before that step (a run that stopped early
+    keeps its last value), counted from the seed's first logged value.
+    """
+    out = {}
+    for arm in sweep.arms:
+        series = []
+        for (a, _), record in sorted(records.items()):
+            if a != arm or record.get("status") != "ok":
+                continue
+            points = [(int(m["step"]), m[key]) for m in read_metrics(Path(record["metrics"])) if key in m]
+            if points:
+                series.append(dict(points))
+        if not series:
+            continue
+        steps = sorted({s for points in series for s in points})
+        mean, low, high, xs = [], [], [], []
+        for step in steps:
+            values = []
+            for points in series:
+                before = [s for s in points if s <= step]
+                if before:
+                    values.append(points[max(before)])
+            if values:
+                xs.append(step)
+                mean.append(statistics.fmean(values))
+                low.append(min(values))
+                high.append(max(values))
+        out[arm] = (xs, mean, low, high)
+    return out
+
+
+def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
+    """Eval success vs step per arm (mean over seeds, min–max band), and the training batch's
+    success next to it; None when nothing was logged or matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]
+    data = [curves(sweep, records, key) for key, _ in panels]
+    if not any(data):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    cmap = plt.get_cmap("tab10")
+    for ax, (key, title), arms in zip(axes, panels, data):
+        for i, arm in enumerate(sweep.arms):
+            if arm not in arms:
+                continue
+            xs, mean, low, high = arms[arm]
+            color = cmap(i % 10)
+            ax.plot(xs, mean, label=arm, color=color, linewidth=1.6)
+            ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+        ax.set_title(title)
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("success rate (mean over seeds, band = min–max)")
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"{sweep.name} ({sweep.env}): {len(sweep.seeds)} seeds per arm")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(sweep: SweepConfig) -> Path:
+    out = Path(sweep.output_dir)
+    records = latest_records(read_results(out / RESULTS_FILE))
+    rows = arm_rows(sweep, records)
+    png = plot_curves(sweep, records, out / f"{sweep.name}-curves.png")
+    lines = [
+        f"# Sweep `{sweep.name}`: {sweep.env}",
+        "",
+        f"Seeds {sweep.seeds}; shared overrides: `{' '.join(sweep.overrides) or '(none)'}`; "
+        f"config files: {', '.join(f'`{c}`' for c in sweep.config) or f'(configs/<env>.yaml)'}; "
+        f"{sweep.threads} thread(s) per run, {sweep.parallel} run(s) at once.",
+        "",
+        markdown_table(rows) if rows else "_no results yet_",
+        "",
+        "Mean ± sample std over seeds. *final success*: greedy success on the eval split after the last "
+        "step (last `eval/success_rate`); *WM token accuracy*: argmax == target on next-observation tokens "
+        f"of {sweep.wm_eval_episodes} held-out episodes played by the final checkpoint (`pawkit eval`); "
+        "*wall time*: the training process, one run.",
+        "",
+    ]
+    if png is not None:
+        lines += [f"![learning curves]({png.name})", ""]
+    lines += ["## Arms", "", "| arm | overrides |", "|---|---|"]
+    lines += [f"| {arm} | `{' '.join(o) or '(base)'}` |" for arm, o in sweep.arms.items()]
+    lines += ["", "## Runs", "", "| arm | seed | status | steps | final success | return | WM acc | wall (s) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for (arm, seed), r in sorted(records.items(), key=lambda kv: (list(sweep.arms).index(kv[0][0]) if kv[0][0] in sweep.arms else 1e9, kv[0][1])):
+        lines.append(
+            f"| {arm} | {seed} | {r.get('status')} | {r.get('steps', '')} | {_num(r.get('final_success'))} | "
+            f"{_num(r.get('final_return'))} | {_num(r.get('wm_accuracy', r.get('train_wm_accuracy')))} | {_num(r.get('wall_seconds'), 1)} |"
+        )
+    failed = [r for r in records.values() if r.get("status") != "ok"]
+    if failed:
+        lines += ["", "## Failed runs", ""]
+        for r in failed:
+            last = (r.get("error") or "").strip().splitlines()
+            lines.append(f"- {r['arm']} seed {r['seed']}: `{last[-1] if last else 'unknown error'}` (see {Path(r['metrics']).parent}/train.log)")
+    path = out / "report.md"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,102 @@
+"""`pawkit sweep` end to end on gridnav with the tiny model and tiny batches.
+
+Every run is a training subprocess (~3 s of start-up each), so the sweeps here are as small as
+they can be: 2 arms x 2 seeds of 2 steps, two at a time.
+"""
+
+import json
+import statistics
+import subprocess
+import sys
+
+import yaml
+
+from pawkit.cli import main
+from pawkit.report import fmt_mean_std, mean_std
+
+
+def sweep_file(tmp_path, **changes):
+    data = {
+        "name": "mini",
+        "output_dir": str(tmp_path / "out"),
+        "env": "gridnav",
+        "overrides": [
+            "trainer.steps=2", "rollout.tasks_per_step=2", "rollout.group_size=2", "trainer.eval_every=1",
+            "trainer.eval_episodes=4", "trainer.early_stop_success=null",
+        ],
+        "seeds": [0, 1],
+        "parallel": 2,
+        "wm_eval_episodes": 0,
+        "arms": {"grpo": [], "grpo+paw": ["paw.enabled=true"]},
+        **changes,
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def sweep(*args):
+    return subprocess.run([sys.executable, "-m", "pawkit.cli", "sweep", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path):
+    path = sweep_file(tmp_path)
+    out = sweep("--config", str(path))
+    assert out.returncode == 0, out.stderr
+    results = tmp_path / "out" / "results.jsonl"
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(records) == 4
+    assert {(r["arm"], r["seed"]) for r in records} == {(a, s) for a in ("grpo", "grpo+paw") for s in (0, 1)}
+    for r in records:
+        assert r["status"] == "ok" and r["steps"] == 2
+        assert 0 <= r["final_success"] <= 1 and r["final_eval_step"] == 2
+        assert r["wall_seconds"] > 0
+        assert (tmp_path / "out" / "runs" / r["arm"] / f"seed{r['seed']}" / "metrics.jsonl").exists()
+        assert f"seed={r['seed']}" in r["overrides"]
+    paw = [r for r in records if r["arm"] == "grpo+paw"]
+    assert all(r["train_wm_accuracy"] is not None for r in paw)
+
+    again = sweep("--config", str(path))
+    assert again.returncode == 0, again.stderr
+    assert "4 already done" in again.stderr
+    assert len(results.read_text().splitlines()) == 4
+
+    report = (tmp_path / "out" / "report.md").read_text()
+    for arm in ("grpo", "grpo+paw"):
+        mine = [r for r in records if r["arm"] == arm]
+        success = fmt_mean_std((statistics.fmean(r["final_success"] for r in mine),
+                                statistics.stdev(r["final_success"] for r in mine), 2))
+        ret = fmt_mean_std(mean_std(r["final_return"] for r in mine))
+        assert f"| {arm} | {success} | {ret} |" in report, report
+    assert "± " in report and "mini-curves.png" in report
+    png = tmp_path / "out" / "mini-curves.png"
+    assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_crashing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    # Valid config, but the selector does not exist: that training process exits at start-up.
+    arms = {"broken": ["paw.enabled=true", "paw.selector=nope"], "grpo": []}
+    out = sweep("--config", str(sweep_file(tmp_path, seeds=[0], arms=arms, wm_eval_episodes=2)))
+    assert out.returncode == 1
+    broken, good = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert broken["status"] == "failed" and "nope" in broken["error"]
+    assert good["status"] == "ok" and 0 <= good["wm_accuracy"] <= 1  # `pawkit eval` of the final checkpoint
+    assert "Failed runs" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys):
+    for changes in ({"colour": "red"}, {"seeds": "zero"}, {"arms": {"a/b": []}}, {"arms": {"x": ["trainer.stepz=3"]}}):
+        assert main(["sweep", "--config", str(sweep_file(tmp_path, **changes)), "--dry-run"]) == 2, changes
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    assert main(["sweep", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_dry_run_and_only(tmp_path, capsys):
+    assert main(["sweep", "--config", str(sweep_file(tmp_path)), "--dry-run", "--only", "grpo+paw"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("paw.enabled=true") == 2 and "[1/2] grpo+paw seed 0 (run)" in err
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+    assert main(["sweep", "--config", str(sweep_file(tmp_path)), "--only", "ppo"]) == 2
+    assert "unknown arm 'ppo'" in capsys.readouterr().err
