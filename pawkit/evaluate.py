@@ -12,11 +12,11 @@ from typing import Any
 import torch
 
 from pawkit import plugins
-from pawkit.batching import Sequence, forward, micro_batches
+from pawkit.batching import forward, micro_batches
 from pawkit.config import Config
 from pawkit.envpool import make_env_pool
 from pawkit.models import load_model
-from pawkit.paw import wm_target_ids
+from pawkit.paw import training_sequence
 from pawkit.play import Summary
 from pawkit.protocol import Env, Episode, UsageError
 from pawkit.rollout import Generator, RolloutBatch, StepSample, run_rollout
@@ -38,10 +38,7 @@ def play_split(env: Env, pool, generator: Generator, config: Config, episodes: i
 
 @torch.no_grad()
 def wm_accuracy(model, tokenizer, samples: list[StepSample], config: Config) -> dict[str, float]:
-    seqs = [
-        Sequence(s.prompt_ids, s.response_ids, wm_target_ids(tokenizer, s.next_observation_text, config.paw))
-        for s in samples
-    ]
+    seqs = [training_sequence(tokenizer, s, config.paw) for s in samples]
     seqs = [s for s in seqs if s.wm_ids]
     correct = tokens = 0.0
     prob = 0.0

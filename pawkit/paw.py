@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from pawkit import plugins
+from pawkit.batching import Sequence
 from pawkit.config import PawConfig
 
 
@@ -23,6 +24,12 @@ def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) 
         return []
     ids = tokenizer(cfg.delimiter + next_observation_text, add_special_tokens=False)["input_ids"]
     return list(ids[: cfg.max_obs_tokens])
+
+
+def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True) -> Sequence:
+    """One rollout step as the trainer (and the WM evaluation) sees it: prompt, response, o_{t+1}."""
+    wm_ids = wm_target_ids(tokenizer, sample.next_observation_text, cfg) if with_wm else []
+    return Sequence(sample.prompt_ids, sample.response_ids, wm_ids, sample.allowed)
 
 
 @dataclass

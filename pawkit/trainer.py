@@ -30,7 +30,7 @@ from pawkit.distributed import Distributed
 from pawkit.envpool import make_env_pool
 from pawkit.losses import low_var_kl, ppo_clip_loss
 from pawkit.models import load_model
-from pawkit.paw import plan, wm_target_ids
+from pawkit.paw import plan, training_sequence
 from pawkit.rollout import Generator, RolloutBatch, draw_tasks, run_rollout
 from pawkit.strategies import StepRows
 
@@ -144,15 +144,7 @@ class Trainer:
 
     def sequences(self, batch: RolloutBatch) -> list[Sequence]:
         paw = self.cfg.paw
-        return [
-            Sequence(
-                s.prompt_ids,
-                s.response_ids,
-                wm_target_ids(self.tokenizer, s.next_observation_text, paw) if paw.enabled else [],
-                s.allowed,
-            )
-            for s in batch.samples
-        ]
+        return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
 
     def advantages(self, batch: RolloutBatch) -> torch.Tensor:
         s = batch.samples
