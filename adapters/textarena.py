@@ -158,31 +158,40 @@ class Game:
     random_move: Callable[[random.Random], str]
     expert: Callable[[RawEnv], str] | None = None
     full_score: float = 1.0  # every registered game gives 1.0 for a win
+    actions: tuple[str, ...] = ()  # every legal command, for games with a small fixed move set
+
+
+def _moves(*options: str) -> tuple[str, ...]:
+    return tuple(f"[{o}]" for o in options)
 
 
 _DIRECTIONS = _pick("up", "down", "left", "right")
+_DIRECTION_MOVES = _moves("up", "down", "left", "right")
 
 # Offline single-player games that reset and step on Python 3.11 (verified by tests/test_textarena.py).
 # Left out: Set-v0 (its reward is a count of sets found, so "full score" is undefined).
 GAMES: dict[str, Game] = {
-    "TowerOfHanoi-v0": Game(14, lambda rng: f"[{rng.choice('ABC')} {rng.choice('ABC')}]", hanoi_expert),
-    "GuessTheNumber-v0": Game(10, lambda rng: f"[{rng.randint(1, 20)}]", guess_the_number_expert),
-    "FrozenLake-v0": Game(100, _DIRECTIONS, frozen_lake_expert),
+    "TowerOfHanoi-v0": Game(14, lambda rng: f"[{rng.choice('ABC')} {rng.choice('ABC')}]", hanoi_expert,
+                              actions=_moves(*(f"{a} {b}" for a in "ABC" for b in "ABC" if a != b))),
+    "GuessTheNumber-v0": Game(10, lambda rng: f"[{rng.randint(1, 20)}]", guess_the_number_expert,
+                                actions=_moves(*map(str, range(1, 21)))),
+    "FrozenLake-v0": Game(100, _DIRECTIONS, frozen_lake_expert, actions=_DIRECTION_MOVES),
     "Minesweeper-v0": Game(100, _cells(8, 8)),
     "Sudoku-v0": Game(100, _sudoku, sudoku_expert),
     "Mastermind-v0": Game(20, _mastermind, mastermind_expert),
-    "2048-v0": Game(200, _pick("Up", "Down", "Left", "Right")),
+    "2048-v0": Game(200, _pick("Up", "Down", "Left", "Right"), actions=_moves("Up", "Down", "Left", "Right")),
     "LightsOut-v0": Game(20, _cells(5, 5)),
-    "FifteenPuzzle-v0": Game(200, _DIRECTIONS),
-    "Sokoban-v0": Game(30, _DIRECTIONS),
+    "FifteenPuzzle-v0": Game(200, _DIRECTIONS, actions=_DIRECTION_MOVES),
+    "Sokoban-v0": Game(30, _DIRECTIONS, actions=_DIRECTION_MOVES),
     "Countdown-v0": Game(12, _countdown),
     "Cryptarithm-v0": Game(100, _cryptarithm),
     "PegJump-v0": Game(20, _pegjump),
     "RushHour-v0": Game(100, _rush_hour),
-    "Secretary-v0": Game(5, _pick("accept", "continue")),
-    "ThreeCardMonte-v0": Game(3, _pick("0", "1", "2")),
-    "Bandit-v0": Game(21, _pick("red", "blue", "green", "yellow", "purple")),
-    "Blackjack-v0": Game(50, _pick("Hit", "Stand")),
+    "Secretary-v0": Game(5, _pick("accept", "continue"), actions=_moves("accept", "continue")),
+    "ThreeCardMonte-v0": Game(3, _pick("0", "1", "2"), actions=_moves("0", "1", "2")),
+    "Bandit-v0": Game(21, _pick("red", "blue", "green", "yellow", "purple"),
+                        actions=_moves("red", "blue", "green", "yellow", "purple")),
+    "Blackjack-v0": Game(50, _pick("Hit", "Stand"), actions=_moves("Hit", "Stand")),
     "Crosswords-v0": Game(30, _crosswords),
     "LogicPuzzle-v0": Game(30, lambda rng: f"[{rng.choice(['pizza', 'burger', 'salad'])} {rng.choice(['alice', 'bob', 'charlie'])} {rng.choice('XO')}]"),
     "Slitherlink-v0": Game(200, _slitherlink),
@@ -200,16 +209,25 @@ def _quiet() -> Any:
 
 
 class TextArenaEnv(Env):
-    """One textarena game. ``history="full"`` shows every game message so far, not just the latest."""
+    """One textarena game. ``history="full"`` shows every game message so far, not just the latest.
+
+    ``action_list=True`` (games with a small fixed move set only, see ``Game.actions``) lists every
+    legal command as the admissible actions, so ``rollout.constrained=true`` works: a small model
+    trained from scratch can then play (and learn) these games.
+    """
 
     max_return = 1.0
     splits = ("train", "test")
 
-    def __init__(self, game_id: str, history: str = "recent") -> None:
+    def __init__(self, game_id: str, history: str = "recent", action_list: bool = False) -> None:
         if game_id not in GAMES:
             raise ValueError(f"unknown textarena game {game_id!r}; choose from {', '.join(GAMES)}")
         if history not in ("recent", "full"):
             raise ValueError(f"history must be 'recent' or 'full', not {history!r}")
+        if action_list and not GAMES[game_id].actions:
+            listed = ", ".join(g for g, spec in GAMES.items() if spec.actions)
+            raise ValueError(f"textarena {game_id} has no fixed action list; action_list=true works for {listed}")
+        self.action_list = action_list
         self.game_id = game_id
         self.game = GAMES[game_id]
         self.name = f"textarena/{game_id}"
@@ -343,7 +361,8 @@ class TextArenaEnv(Env):
 
     def _observation(self, text: str) -> Observation:
         info = {"board": self._board} if self._board else {}
-        return Observation(text=text, admissible_actions=None, task=self._task_text, info=info)
+        actions = list(self.game.actions) if self.action_list else None
+        return Observation(text=text, admissible_actions=actions, task=self._task_text, info=info)
 
 
 def _final_reward(rewards: dict[int, Any] | None) -> float:

@@ -71,6 +71,7 @@ class Generator:
 
     def __init__(self, model, tokenizer, cfg: RolloutConfig):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self._whole_vocab: list[int] | None = None
 
     def encode(self, text: str) -> list[int]:
         if self.cfg.chat_template and self.tokenizer.chat_template:
@@ -121,8 +122,10 @@ class Generator:
         return responses
 
     def _allowed(self, trie: ActionTrie | None, generated: list[int]) -> list[int]:
-        if trie is None:
-            return list(range(len(self.tokenizer)))
+        if trie is None:  # an unconstrained row in a mixed batch: built once, not per token
+            if self._whole_vocab is None:
+                self._whole_vocab = list(range(len(self.tokenizer)))
+            return self._whole_vocab
         eos = self.tokenizer.eos_token_id
         if eos in generated:  # finished rows keep emitting padding
             return [self.tokenizer.pad_token_id]

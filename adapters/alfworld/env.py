@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
-from pawkit.protocol import Env, Observation, StepResult, Task
+from pawkit.protocol import Env, Observation, StepResult, Task, UsageError
 from pawkit_adapters.alfworld import games as gamefiles
 from pawkit_adapters.alfworld import scenes
 
@@ -63,7 +63,7 @@ class AlfworldEnv(Env):
         if self.data_dir:
             root = Path(self.data_dir).expanduser()
             if not (root / "json_2.1.1").is_dir():
-                raise ValueError(
+                raise UsageError(  # a ValueError the CLI prints as one line (exit 2)
                     f"ALFWorld data folder {root} has no json_2.1.1/ (the official layout); "
                     "fix env.options.data_dir / ALFWORLD_DATA or unset it to use generated games"
                 )
