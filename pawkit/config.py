@@ -14,7 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pawkit.protocol import UsageError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _config_dir() -> Path:
+    """The repo's ``configs/`` (installed as the data package ``pawkit_configs``)."""
+    try:
+        import pawkit_configs
+
+        return Path(next(iter(pawkit_configs.__path__)))
+    except (ImportError, StopIteration):
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 class ConfigError(UsageError):
