@@ -15,8 +15,10 @@ A sweep file (YAML, validated here)::
       grpo: []
       grpo+paw: [paw.enabled=true]
 
-Each run is ``python -m pawkit.cli train ... seed=<k> trainer.output_dir=<run dir> --quiet`` in its
-own process, so a crash is recorded (status ``failed`` with the tail of its stderr) and the sweep
+Paths (``config``, ``output_dir``) are relative to the current directory, as for ``pawkit train``:
+run sweeps from the repository root. Each run is
+``python -m pawkit.cli train ... seed=<k> trainer.output_dir=<run dir> --quiet`` in its own
+process, so a crash is recorded (status ``failed`` with the tail of its stderr) and the sweep
 goes on. A run with an ``ok`` line in ``results.jsonl`` is skipped, so re-running the same command
 resumes the sweep; a run that was interrupted continues from its latest checkpoint (``--resume``).
 Failed runs are tried again; the report reads the last line of each (arm, seed).
@@ -132,11 +134,22 @@ def plan_runs(sweep: SweepConfig, only: list[str] | None = None) -> list[Run]:
         for arm, extra in arms.items():
             overrides = [*sweep.overrides, *extra, f"seed={seed}"]
             try:
-                load_config(sweep.env, sweep.config or None, overrides)
-            except ConfigError as exc:
+                check_names(load_config(sweep.env, sweep.config or None, overrides))
+            except UsageError as exc:
                 raise ConfigError(f"arm {arm!r}: {str(exc).splitlines()[0]}") from None
             runs.append(Run(arm, seed, overrides, out / "runs" / arm / f"seed{seed}"))
     return runs
+
+
+def check_names(config) -> None:
+    """Unknown env or strategy names fail the whole sweep before the first run, not hours in."""
+    from pawkit import plugins
+
+    plugins.get("env", config.env.name)
+    plugins.get("advantage_estimator", config.algorithm.name)
+    if config.paw.enabled:
+        for kind, name in (("selector", config.paw.selector), ("wm_loss", config.paw.wm_loss), ("balancer", config.paw.balancer)):
+            plugins.get(kind, name)
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -238,6 +251,14 @@ def _first(*values: Any) -> Any:
 
 def execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
     """Train one run in a subprocess (resuming from its checkpoint if any), then evaluate it."""
+    try:
+        return _execute(sweep, run)
+    except Exception as exc:  # the sweep's own bookkeeping failed (disk full, ...): record, go on
+        return {"arm": run.arm, "seed": run.seed, "overrides": run.overrides, "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}", "metrics": str(run.run_dir / "metrics.jsonl")}
+
+
+def _execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
     from pawkit.checkpoint import latest
 
     run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -266,8 +287,11 @@ def execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
     checkpoint = latest(run.run_dir)
     if sweep.wm_eval_episodes and checkpoint is not None and record.get("wm_accuracy") is None:
         started = time.perf_counter()
-        proc = subprocess.run(eval_command(sweep, run, checkpoint / "model"), capture_output=True, text=True, env=env,
-                              timeout=sweep.timeout)
+        try:
+            proc = subprocess.run(eval_command(sweep, run, checkpoint / "model"), capture_output=True, text=True,
+                                  env=env, timeout=sweep.timeout)
+        except subprocess.TimeoutExpired:
+            proc = subprocess.CompletedProcess([], -9, "", f"eval killed after timeout={sweep.timeout} s")
         record["eval_seconds"] = round(time.perf_counter() - started, 2)
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -39,7 +39,7 @@ def sweep(*args):
     return subprocess.run([sys.executable, "-m", "pawkit.cli", "sweep", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path):
+def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path, capsys):
     path = sweep_file(tmp_path)
     out = sweep("--config", str(path))
     assert out.returncode == 0, out.stderr
@@ -56,9 +56,15 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path):
     paw = [r for r in records if r["arm"] == "grpo+paw"]
     assert all(r["train_wm_accuracy"] is not None for r in paw)
 
-    again = sweep("--config", str(path))
-    assert again.returncode == 0, again.stderr
-    assert "4 already done" in again.stderr
+    capsys.readouterr()
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n")  # as if the sweep was killed during the last run
+    assert main(["sweep", "--config", str(path), "--dry-run"]) == 0
+    last = json.loads(lines[-1])
+    assert f"{last['arm']} seed {last['seed']} (resume)" in capsys.readouterr().err  # its checkpoint exists
+    results.write_text("\n".join(lines) + "\n")
+    assert main(["sweep", "--config", str(path)]) == 0  # everything done: nothing runs, the report is rewritten
+    assert "4 runs (4 already done)" in capsys.readouterr().err
     assert len(results.read_text().splitlines()) == 4
 
     report = (tmp_path / "out" / "report.md").read_text()
@@ -74,18 +80,22 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path):
 
 
 def test_a_crashing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
-    # Valid config, but the selector does not exist: that training process exits at start-up.
-    arms = {"broken": ["paw.enabled=true", "paw.selector=nope"], "grpo": []}
+    # A valid config, but the env factory has no option 'walls': that training process crashes.
+    arms = {"broken": ["env.options.walls=3"], "grpo": []}
     out = sweep("--config", str(sweep_file(tmp_path, seeds=[0], arms=arms, wm_eval_episodes=2)))
     assert out.returncode == 1
     broken, good = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
-    assert broken["status"] == "failed" and "nope" in broken["error"]
+    assert broken["status"] == "failed" and "walls" in broken["error"]
     assert good["status"] == "ok" and 0 <= good["wm_accuracy"] <= 1  # `pawkit eval` of the final checkpoint
     assert "Failed runs" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys):
-    for changes in ({"colour": "red"}, {"seeds": "zero"}, {"arms": {"a/b": []}}, {"arms": {"x": ["trainer.stepz=3"]}}):
+    bad_files = (
+        {"colour": "red"}, {"seeds": "zero"}, {"arms": {"a/b": []}}, {"arms": {}}, {"parallel": 0},
+        {"arms": {"x": ["trainer.stepz=3"]}}, {"arms": {"x": ["paw.enabled=true", "paw.selector=entropic"]}},
+    )
+    for changes in bad_files:
         assert main(["sweep", "--config", str(sweep_file(tmp_path, **changes)), "--dry-run"]) == 2, changes
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.strip().count("\n") == 0, err

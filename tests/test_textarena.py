@@ -142,3 +142,21 @@ def test_constructor_is_cheap_and_validates():
     assert TextArenaEnv("2048-v0").has_expert is False
     with pytest.raises(ValueError, match="unknown textarena game 'Chess-v0'"):
         TextArenaEnv("Chess-v0")
+
+
+@pytest.mark.parametrize("game_id", [g for g, spec in GAMES.items() if spec.actions and g in FAST_GAMES])
+def test_action_list_moves_are_all_accepted_by_the_game(game_id):
+    """action_list=true lists the game's fixed moves as admissible actions on every observation,
+    and random play over them runs a game to its end."""
+    env = plugins.get("env", f"textarena/{game_id}")(action_list=True)
+    assert env.reset(seed=1).admissible_actions == list(GAMES[game_id].actions)
+    rng = random.Random(0)
+    results = run(env, lambda obs: rng.choice(obs.admissible_actions), seed=1)
+    assert results[-1].done
+    assert results[-1].observation.admissible_actions == list(GAMES[game_id].actions)
+    assert make(game_id).reset(seed=1).admissible_actions is None  # off by default
+
+
+def test_action_list_is_refused_for_games_without_a_fixed_move_set():
+    with pytest.raises(ValueError, match="Sudoku-v0 has no fixed action list; action_list=true works for .*Secretary-v0"):
+        TextArenaEnv("Sudoku-v0", action_list=True)
