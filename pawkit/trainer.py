@@ -9,6 +9,7 @@ the trainer never branches on their names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import platform
@@ -307,6 +308,9 @@ class Trainer:
                 paw_plan, eligible = self.paw_weights(batch, seqs, entropy)
                 weights = paw_plan.weights
                 metrics.update(paw_plan.metrics(eligible))
+                # Rows without WM weight (not selected, or λ_g = 0) drop their WM tokens: the
+                # loss and metrics are unchanged and the forward pass is shorter.
+                seqs = [s if w > 0 else dataclasses.replace(s, wm_ids=[]) for s, w in zip(seqs, weights.tolist())]
                 metrics["paw/wm_tokens"] = float(sum(len(s.wm_ids) for s in seqs))
             metrics.update(self.update(seqs, advantages, old, ref, weights))
             metrics["advantage_mean"] = float(advantages.mean())

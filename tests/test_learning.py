@@ -35,4 +35,4 @@ def test_tiny_model_still_learns_with_paw(tmp_path):
     assert evals[-1] >= 0.9, f"greedy success per eval: {evals}"
     paw_steps = [m for m in history if "paw/selected_fraction" in m]
     assert paw_steps and all(0.75 <= m["paw/selected_fraction"] <= 0.76 for m in paw_steps)  # ⌈κN⌉/N, N ≈ 300
-    assert all(m["paw/wm_tokens"] > 0 for m in paw_steps)
+    assert sum(m["paw/wm_tokens"] for m in paw_steps) > 0  # 0 on steps where every group succeeded (λ_g = 0)

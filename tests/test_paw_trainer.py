@@ -27,13 +27,22 @@ def one_step(cfg):
 
 def test_zero_weight_paw_gives_the_plain_rl_update(tmp_path):
     plain, plain_params = one_step(config(tmp_path / "a", "paw.enabled=false"))
-    paw, paw_params = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=none"))
+    # ρ = 0: every WM token is "fitted" (p > 0), so the WM loss and its gradient are exactly 0
+    # while the WM tokens still ride in the same sequences as the actions.
+    paw, paw_params = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=fixed", "paw.rho=0"))
     assert "paw/wm_tokens" not in plain and paw["paw/wm_tokens"] > 0
     assert paw["pg_loss"] == pytest.approx(plain["pg_loss"], abs=1e-6)
     assert paw["entropy"] == pytest.approx(plain["entropy"], abs=1e-6)
     assert paw["paw/wm_loss_weighted"] == 0.0
     # Same gradient (Adam's first step divides by |g|, so compare gradients, not parameters).
     assert paw["grad_norm"] == pytest.approx(plain["grad_norm"], rel=1e-5)
+
+
+def test_rows_without_wm_weight_carry_no_wm_tokens(tmp_path):
+    none, _ = one_step(config(tmp_path / "a", "paw.enabled=true", "paw.balancer=none"))
+    fixed, _ = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=fixed", "paw.keep_ratio=1"))
+    assert none["paw/wm_tokens"] == 0.0
+    assert fixed["paw/wm_tokens"] > 0 and fixed["paw/selected_fraction"] == pytest.approx(fixed["paw/eligible_fraction"])
 
 
 def test_paw_changes_the_update_and_reports_its_metrics(tmp_path):
