@@ -18,7 +18,13 @@ def _tagged(raw: str, fallback_chars: int, require_think: bool) -> Action:
     start, end = lower.find("<action>"), lower.find("</action>")
     if start < 0 or end < 0:
         return Action(raw=raw, command=lower[-fallback_chars:], valid=False, parse_error="missing <action> tags")
+    if lower.count("<action>") > 1 or lower.count("</action>") > 1:
+        return Action(raw=raw, command=lower[start + len("<action>") :][:fallback_chars], valid=False, parse_error="more than one <action> block")
+    if end < start:
+        return Action(raw=raw, command="", valid=False, parse_error="</action> before <action>")
     command = lower[start + len("<action>") : end].strip()
+    if not command:
+        return Action(raw=raw, command="", valid=False, parse_error="empty <action> block")
     if require_think and ("<think>" not in raw or "</think>" not in raw):
         return Action(raw=raw, command=command, valid=False, parse_error="missing <think> tags")
     if _CJK.search(raw):

@@ -121,7 +121,7 @@ class Env(ABC):
     def tasks(self, split: str = "train") -> Sequence[Task]:
         """The tasks of a split; envs with seeded procedural tasks may list a window of seeds."""
         if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
+            raise UsageError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
         return [Task(id=f"seed-{i}", split=split, seed=i) for i in range(100)]
 
     @property

@@ -16,6 +16,7 @@ import platform
 import random
 import resource
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -104,29 +105,35 @@ class Trainer:
                     f"{resume_from} was written by {len(per_rank)} process(es) but this run has {self.dist.world}; "
                     "resume with the same number of processes (each keeps its own RNG streams)"
                 )
-        self.model, self.tokenizer = load_model(model_cfg)
-        self.dist.broadcast_parameters(self.model)
-        if self.dist.rank:
-            torch.manual_seed(config.seed + RANK_SEED_STRIDE * self.dist.rank)
-        self.model.train()
-        self.uses_lora = hasattr(self.model, "peft_config")
-        self.reference = None
-        if config.algorithm.kl_coef > 0 and not self.uses_lora:
-            self.reference, _ = load_model(config.model.model_copy(update={"gradient_checkpointing": False}))
-            self.reference.eval().requires_grad_(False)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        # The env first: a bad data folder or option fails in seconds, not after the model loads.
         self.env = plugins.get("env", config.env.name)(**config.env.options)
-        slots = config.rollout.tasks_per_step * config.rollout.group_size
-        self.pool = make_env_pool(
-            config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout
-        )
-        self.generator = Generator(self.model, self.tokenizer, config.rollout)
-        if resume_from is not None:
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.scheduler.load_state_dict(saved["scheduler"])
-            self.state.load(per_rank[self.dist.rank])
+        try:
+            self.env.tasks(config.env.train_split)
+            self.model, self.tokenizer = load_model(model_cfg)
+            self.dist.broadcast_parameters(self.model)
+            if self.dist.rank:
+                torch.manual_seed(config.seed + RANK_SEED_STRIDE * self.dist.rank)
+            self.model.train()
+            self.uses_lora = hasattr(self.model, "peft_config")
+            self.reference = None
+            if config.algorithm.kl_coef > 0 and not self.uses_lora:
+                self.reference, _ = load_model(config.model.model_copy(update={"gradient_checkpointing": False}))
+                self.reference.eval().requires_grad_(False)
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+            slots = config.rollout.tasks_per_step * config.rollout.group_size
+            self.pool = make_env_pool(
+                config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout
+            )
+            self.generator = Generator(self.model, self.tokenizer, config.rollout)
+            if resume_from is not None:
+                self.optimizer.load_state_dict(saved["optimizer"])
+                self.scheduler.load_state_dict(saved["scheduler"])
+                self.state.load(per_rank[self.dist.rank])
+        except BaseException:
+            self.env.close()  # e.g. a JVM-backed env must not outlive a failed start
+            raise
         self.resumed_from = resume_from
         self.nonfinite_in_a_row = 0
 
@@ -268,6 +275,8 @@ class Trainer:
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.state.nonfinite_skips += 1
+            if self.dist.is_main:
+                print(f"warning: step {self.state.step + 1}: non-finite loss or gradient, update skipped", file=sys.stderr)
             return {"grad_norm": float("nan"), "skipped_update": 1.0}
         self.optimizer.step()
         self.scheduler.step()
@@ -285,10 +294,10 @@ class Trainer:
         if messages and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             with open(self.out / "env_errors.log", "a") as fh:
-                fh.writelines(f"step {self.state.step}: {m}\n" for m in messages)
+                fh.writelines(f"step {self.state.step + 1}: {m}\n" for m in messages)
         if errors / max(episodes, 1) > self.cfg.trainer.max_env_error_rate:
             raise TrainingStopped(
-                f"{errors} of {episodes} episodes hit env errors at step {self.state.step} "
+                f"{errors} of {episodes} episodes hit env errors at step {self.state.step + 1} "
                 f"(limit trainer.max_env_error_rate={self.cfg.trainer.max_env_error_rate}); see {self.out / 'env_errors.log'}"
             )
         rollout_seconds = time.perf_counter() - t0
@@ -344,6 +353,9 @@ class Trainer:
         slots = c.rollout.tasks_per_step * c.rollout.group_size
         with _rng_preserved():
             batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots)
+        if batch.env_error_messages:
+            with open(self.out / "env_errors.log", "a") as fh:
+                fh.writelines(f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages)
         summary = summarize(c.env.name, batch.episodes)
         return {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
 

@@ -20,16 +20,18 @@ def test_missing_think_still_executes_action():
     assert (a.command, a.valid, a.parse_error) == ("look", False, "missing <think> tags")
 
 
-def test_cjk_is_invalid_and_first_action_wins():
-    a = parse_action("<think>想</think><action>a</action><action>b</action>", "think_action")
-    assert (a.command, a.valid) == ("a", False)
+def test_cjk_and_multiple_action_blocks_are_invalid():
+    a = parse_action("<think>想</think><action>a</action>", "think_action")
+    assert (a.command, a.valid, a.parse_error) == ("a", False, "reply contains CJK characters")
     b = parse_action("<think>x</think><action>a</action><action>b</action>", "think_action")
-    assert (b.command, b.valid) == ("a", True)
+    assert (b.valid, b.parse_error) == (False, "more than one <action> block")
 
 
-def test_closing_before_opening_gives_empty_valid_action():
+def test_closing_before_opening_and_empty_blocks_are_invalid():
     a = parse_action("<think></think></action> x <action>", "think_action")
-    assert (a.command, a.valid) == ("", True)
+    assert (a.command, a.valid, a.parse_error) == ("", False, "</action> before <action>")
+    b = parse_action("<think></think><action>  </action>", "think_action")
+    assert (b.command, b.valid, b.parse_error) == ("", False, "empty <action> block")
 
 
 def test_action_and_plain_formats():
