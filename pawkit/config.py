@@ -128,7 +128,7 @@ class TrainerConfig(_Section):
     eval_every: int = Field(0, ge=0)
     eval_episodes: int = Field(32, ge=1)
     eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
-    early_stop_success: float | None = Field(None, ge=0, le=1)
+    early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once greedy eval success (training-batch success if eval_every=0) reaches this")
     dump_trajectories_every: int = Field(10, ge=0)
     tensorboard: bool = False
     max_env_error_rate: float = Field(0.5, ge=0, le=1)

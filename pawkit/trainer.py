@@ -473,7 +473,9 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                 if step % config.trainer.save_every == 0 or step == config.trainer.steps:
                     trainer.save()
                 target = config.trainer.early_stop_success
-                reached = target is not None and metrics.get("eval/success_rate", metrics["success_rate"]) >= target
+                # Greedy eval success when evals run; the training batch's only when they never do.
+                judged = metrics.get("eval/success_rate", None if config.trainer.eval_every else metrics["success_rate"])
+                reached = target is not None and judged is not None and judged >= target
                 asked = stop.requested or (on_step is not None and on_step(trainer, metrics))
                 if trainer.dist.any(asked) or trainer.dist.broadcast(reached):  # every process stops together
                     trainer.save()

@@ -121,3 +121,13 @@ def test_wm_tokens_leave_action_logprobs_unchanged():
             outs[with_wm] = {i: out.logprobs[b][mb.action_mask[b]] for b, i in enumerate(mb.index.tolist())}
     for i in range(2):
         assert torch.allclose(outs[True][i], outs[False][i], atol=1e-6)
+
+
+def test_early_stop_waits_for_an_eval_when_evals_run(tmp_path):
+    # A threshold of 0 is met by any success rate: with evals every 2 steps the run must still
+    # reach step 2 (the first eval), not stop on step 1's training batch.
+    history = train(small(tmp_path / "a", "trainer.steps=4", "trainer.early_stop_success=0", "trainer.eval_every=2",
+                          "trainer.eval_episodes=2"), show_progress=False)
+    assert [m["step"] for m in history] == [1.0, 2.0] and "eval/success_rate" in history[-1]
+    history = train(small(tmp_path / "b", "trainer.steps=4", "trainer.early_stop_success=0"), show_progress=False)
+    assert [m["step"] for m in history] == [1.0]
