@@ -18,6 +18,7 @@ import time
 import torch
 
 from pawkit.config import load_config
+from pawkit.paw import drop_unweighted_targets
 from pawkit.trainer import Trainer
 
 
@@ -65,6 +66,7 @@ def main() -> None:
     advantages = on.advantages(batch)
     old, ref, entropy = on.old_logprobs(seqs_off)
     plan, _ = on.paw_weights(batch, seqs_on, entropy)
+    seqs_on = drop_unweighted_targets(seqs_on, plan.weights)  # as the trainer does
     tokens_on = sum(len(s) for s in seqs_on)
     tokens_off = sum(len(s) for s in seqs_off)
     t_on = timed(lambda: on.update(seqs_on, advantages, old, ref, plan.weights), args.repeats)

@@ -8,6 +8,7 @@ balancer plugins named in the config. It never branches on their names.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,12 @@ def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True) -
     """One rollout step as the trainer (and the WM evaluation) sees it: prompt, response, o_{t+1}."""
     wm_ids = wm_target_ids(tokenizer, sample.next_observation_text, cfg) if with_wm else []
     return Sequence(sample.prompt_ids, sample.response_ids, wm_ids, sample.allowed)
+
+
+def drop_unweighted_targets(seqs: list[Sequence], weights: torch.Tensor) -> list[Sequence]:
+    """Rows with WM weight 0 (not selected, or λ_g = 0) lose their WM tokens: same loss and
+    metrics, shorter forward pass."""
+    return [s if w > 0 else dataclasses.replace(s, wm_ids=[]) for s, w in zip(seqs, weights.tolist())]
 
 
 @dataclass

@@ -9,7 +9,6 @@ the trainer never branches on their names.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import platform
@@ -32,7 +31,7 @@ from pawkit.distributed import Distributed
 from pawkit.envpool import make_env_pool
 from pawkit.losses import low_var_kl, ppo_clip_loss
 from pawkit.models import load_model
-from pawkit.paw import plan, training_sequence
+from pawkit.paw import drop_unweighted_targets, plan, training_sequence
 from pawkit.rollout import Generator, RolloutBatch, draw_tasks, run_rollout
 from pawkit.strategies import StepRows
 
@@ -317,9 +316,7 @@ class Trainer:
                 paw_plan, eligible = self.paw_weights(batch, seqs, entropy)
                 weights = paw_plan.weights
                 metrics.update(paw_plan.metrics(eligible))
-                # Rows without WM weight (not selected, or λ_g = 0) drop their WM tokens: the
-                # loss and metrics are unchanged and the forward pass is shorter.
-                seqs = [s if w > 0 else dataclasses.replace(s, wm_ids=[]) for s, w in zip(seqs, weights.tolist())]
+                seqs = drop_unweighted_targets(seqs, weights)
                 metrics["paw/wm_tokens"] = float(sum(len(s.wm_ids) for s in seqs))
             metrics.update(self.update(seqs, advantages, old, ref, weights))
             metrics["advantage_mean"] = float(advantages.mean())
