@@ -27,10 +27,12 @@ def test_tiny_model_learns_gridnav_with_grpo(tmp_path):
     assert len(history) <= 200
 
 
-@pytest.mark.slow  # measured: eval 0.25 at steps 100-130, collapse at 140 — not yet at the bar (issue 5)
+@pytest.mark.slow
 @pytest.mark.learning
 def test_tiny_model_still_learns_with_paw(tmp_path):
-    start, evals, history = learn(tmp_path, "paw.enabled=true")
+    # λ0 = 0.01: on this 0.14 M-parameter byte-level model the default 0.05 slows the policy
+    # (docs/results.md); the test checks that co-training leaves RL able to learn the game.
+    start, evals, history = learn(tmp_path, "paw.enabled=true", "paw.lambda0=0.01")
     assert start <= 0.2
     assert evals[-1] >= 0.9, f"greedy success per eval: {evals}"
     paw_steps = [m for m in history if "paw/selected_fraction" in m]
