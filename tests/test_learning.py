@@ -27,12 +27,13 @@ def test_tiny_model_learns_gridnav_with_grpo(tmp_path):
     assert len(history) <= 200
 
 
+# Slow and not yet at the bar (issue 5): with the default λ0 = 0.05 the tiny model's PaW runs
+# reach eval success 0.25 and 0.63 after 100 steps on seeds 0 and 1 (GRPO: 1.0 at step 70, 0.53);
+# one 1-thread run with λ0 = 0.01 reached 0.875 at step 50. See docs/results.md.
 @pytest.mark.slow
 @pytest.mark.learning
 def test_tiny_model_still_learns_with_paw(tmp_path):
-    # λ0 = 0.01: on this 0.14 M-parameter byte-level model the default 0.05 slows the policy
-    # (docs/results.md); the test checks that co-training leaves RL able to learn the game.
-    start, evals, history = learn(tmp_path, "paw.enabled=true", "paw.lambda0=0.01")
+    start, evals, history = learn(tmp_path, "paw.enabled=true")
     assert start <= 0.2
     assert evals[-1] >= 0.9, f"greedy success per eval: {evals}"
     paw_steps = [m for m in history if "paw/selected_fraction" in m]
