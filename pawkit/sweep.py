@@ -40,10 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pawkit.config import ConfigError, load_config
+from pawkit.config import ConfigError, load_config, read_yaml
 from pawkit.protocol import UsageError
 
 RESULTS_FILE = "results.jsonl"
@@ -85,14 +84,7 @@ class SweepConfig(BaseModel):
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file; every problem is one line naming the key (ConfigError)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"sweep file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"sweep file {path} must hold a mapping at the top level")
+    data = read_yaml(path, what="sweep file", empty_ok=False)
     try:
         sweep = SweepConfig.model_validate(data)
     except ValidationError as err:

@@ -301,13 +301,13 @@ class Trainer:
             )
         rollout_seconds = time.perf_counter() - t0
         has_work = bool(kept and batch.samples)
-        if not has_work and self.dist.any(has_work):
+        anyone_has_work = self.dist.any(has_work)  # collective: every process asks once per step
+        if not has_work and anyone_has_work:
             # Another process has samples: join its gradient all-reduce with zero gradients.
             for _ in range(self.cfg.algorithm.ppo_epochs):
                 self.optimizer.zero_grad(set_to_none=True)
                 metrics.update(self._step_optimizer())
         if has_work:
-            self.dist.any(has_work)  # pairs with the call above on processes without samples
             seqs = self.sequences(batch)
             advantages = self.advantages(batch)
             old, ref, entropy = self.old_logprobs(seqs)
