@@ -44,13 +44,13 @@ class Bench:
 def benches() -> list[Bench]:
     py = [sys.executable]
     return [
-        Bench("paw_overhead", "PaW update-step overhead on/off on the same batch (tiny model)",
-              [*py, "benchmarks/paw_overhead.py", "--env", "gridnav", "--steps", "2", "--repeats", "3"]),
+        Bench("paw_overhead", "PaW update-step and whole-step overhead on/off on the same batch (tiny model)",
+              [*py, "benchmarks/paw_overhead.py", "--env", "gridnav", "--repeats", "3"]),
         Bench("paw_overhead_30m", "PaW overhead with a random Qwen2 of width 512 (~30 M params)",
-              [*py, "benchmarks/paw_overhead.py", "--env", "gridnav", "--hidden", "512", "--steps", "2", "--repeats", "2",
+              [*py, "benchmarks/paw_overhead.py", "--env", "gridnav", "--hidden", "512", "--repeats", "1",
                *TINY_ROLLOUT]),
         Bench("paw_overhead_smollm2_webshop", "PaW overhead in the main job's setting: SmolLM2-135M + LoRA on webshop (fp32 CPU)",
-              [*py, "benchmarks/paw_overhead.py", "--env", "webshop", "--steps", "1", "--repeats", "1",
+              [*py, "benchmarks/paw_overhead.py", "--env", "webshop", "--repeats", "1",
                "rollout.tasks_per_step=2", "rollout.group_size=2", "rollout.max_steps=3"], needs="webshop"),
         Bench("rollout_gridnav", "rollout loop vs raw generate, env-time share: gridnav",
               [*py, "benchmarks/rollout_throughput.py", "--env", "gridnav", "--repeats", "2"]),

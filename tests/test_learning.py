@@ -27,13 +27,13 @@ def test_tiny_model_learns_gridnav_with_grpo(tmp_path):
     assert len(history) <= 200
 
 
-# Slow and not yet at the bar (issue 5): with the default λ0 = 0.05 the tiny model's PaW runs
-# reach eval success 0.25 and 0.63 after 100 steps on seeds 0 and 1 (GRPO: 1.0 at step 70, 0.53);
-# one 1-thread run with λ0 = 0.01 reached 0.875 at step 50. See docs/results.md.
-@pytest.mark.slow
+# λ0 = 0.01, not the paper's 0.05: cmae's gradient is ∝ p and a model trained from scratch starts
+# at p ≈ 1/259 per byte, so Adam turns the WM term into a large share of the 0.14 M-param update
+# (docs/paw.md). Measured at 2 threads: eval success 0.19, 0.16, 0.06, 0.22, 0.875, 0.59, 1.0 at
+# steps 10-70 (GRPO alone: 1.0 at step 70); 197 s. With λ0 = 0.05, 0.25 / 0.63 / 0.53 after 100 steps.
 @pytest.mark.learning
 def test_tiny_model_still_learns_with_paw(tmp_path):
-    start, evals, history = learn(tmp_path, "paw.enabled=true")
+    start, evals, history = learn(tmp_path, "paw.enabled=true", "paw.lambda0=0.01")
     assert start <= 0.2
     assert evals[-1] >= 0.9, f"greedy success per eval: {evals}"
     paw_steps = [m for m in history if "paw/selected_fraction" in m]
