@@ -70,8 +70,18 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def run_curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
+    """One run's (step, value) points: stored in its record, else read from its metrics.jsonl
+    (records written before curves were stored); [] when neither is there."""
+    stored = (record.get("curves") or {}).get(key)
+    if stored is not None:
+        return [(int(step), value) for step, value in stored]
+    path = Path(record["metrics"])
+    return [(int(m["step"]), m[key]) for m in read_metrics(path) if key in m] if path.exists() else []
+
+
 def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], key: str = "eval/success_rate"):
-    """arm -> (steps, mean, min, max) of ``key`` over the seeds that finished.
+    """arm -> (steps, mean, min, max, seeds) of ``key`` over the seeds that finished.
 
     A seed's value at a step is its latest value at or before that step (a run that stopped early
     keeps its last value), counted from the seed's first logged value.
@@ -82,7 +92,7 @@ def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], k
         for (a, _), record in sorted(records.items()):
             if a != arm or record.get("status") != "ok":
                 continue
-            points = [(int(m["step"]), m[key]) for m in read_metrics(Path(record["metrics"])) if key in m]
+            points = run_curve(record, key)
             if points:
                 series.append(dict(points))
         if not series:
@@ -100,7 +110,7 @@ def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], k
                 mean.append(statistics.fmean(values))
                 low.append(min(values))
                 high.append(max(values))
-        out[arm] = (xs, mean, low, high)
+        out[arm] = (xs, mean, low, high, len(series))
     return out
 
 
@@ -118,15 +128,17 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
     data = [curves(sweep, records, key) for key, _ in panels]
     if not any(data):
         return None
+    done = {arm: sum(1 for (a, _), r in records.items() if a == arm and r.get("status") == "ok") for arm in sweep.arms}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     cmap = plt.get_cmap("tab10")
     for ax, (key, title), arms in zip(axes, panels, data):
         for i, arm in enumerate(sweep.arms):
             if arm not in arms:
                 continue
-            xs, mean, low, high = arms[arm]
+            xs, mean, low, high, seeds = arms[arm]
             color = cmap(i % 10)
-            ax.plot(xs, mean, label=arm, color=color, linewidth=1.6)
+            label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"  # the others' curves are lost
+            ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
             ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
         ax.set_title(title)
         ax.set_xlabel("training step")
@@ -134,7 +146,7 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("success rate (mean over seeds, band = min–max)")
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{sweep.name} ({sweep.env}): {len(sweep.seeds)} seeds per arm")
+    fig.suptitle(f"{sweep.name} ({sweep.env}): mean over each arm's finished seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -164,6 +176,10 @@ def write_report(sweep: SweepConfig) -> Path:
     ]
     if png is not None:
         lines += [f"![learning curves]({png.name})", ""]
+    no_curve = [f"{arm} seed {seed}" for (arm, seed), r in sorted(records.items())
+                if r.get("status") == "ok" and not run_curve(r, "eval/success_rate") and not run_curve(r, "success_rate")]
+    if no_curve:
+        lines += [f"Not in the curves (no stored curve and no metrics.jsonl left): {', '.join(no_curve)}.", ""]
     lines += ["## Arms", "", "| arm | overrides |", "|---|---|"]
     lines += [f"| {arm} | `{' '.join(o) or '(base)'}` |" for arm, o in sweep.arms.items()]
     lines += ["", "## Runs", "", "| arm | seed | status | steps | final success | return | WM acc | wall (s) |",

@@ -46,6 +46,9 @@ from pawkit.config import ConfigError, load_config, read_yaml
 from pawkit.protocol import UsageError
 
 RESULTS_FILE = "results.jsonl"
+# Kept per run in results.jsonl so the report can redraw learning curves after the run folders
+# are gone (results files get committed; run folders with checkpoints do not).
+CURVE_KEYS = ("eval/success_rate", "success_rate")
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 STDERR_TAIL_LINES = 15
 
@@ -220,6 +223,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "final_train_success": last.get("success_rate"),
         "final_train_return": last.get("mean_return"),
         "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
+        "curves": {key: [[int(m["step"]), m[key]] for m in metrics if key in m] for key in CURVE_KEYS},
     }
     if evals and "eval/wm_token_accuracy" in evals[-1]:  # the trainer's own held-out eval measured it
         out["wm_accuracy"] = evals[-1]["eval/wm_token_accuracy"]

@@ -53,6 +53,9 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path, capsys):
         assert r["wall_seconds"] > 0
         assert (tmp_path / "out" / "runs" / r["arm"] / f"seed{r['seed']}" / "metrics.jsonl").exists()
         assert f"seed={r['seed']}" in r["overrides"]
+        eval_curve, train_curve = r["curves"]["eval/success_rate"], r["curves"]["success_rate"]
+        assert [s for s, _ in eval_curve] == [1, 2] and eval_curve[-1][1] == r["final_eval_success"]
+        assert [s for s, _ in train_curve] == [1, 2] and train_curve[-1][1] == r["final_train_success"]
     paw = [r for r in records if r["arm"] == "grpo+paw"]
     assert all(r["train_wm_accuracy"] is not None for r in paw)
 
@@ -110,3 +113,29 @@ def test_dry_run_and_only(tmp_path, capsys):
     assert not (tmp_path / "out" / "results.jsonl").exists()
     assert main(["sweep", "--config", str(sweep_file(tmp_path)), "--only", "ppo"]) == 2
     assert "unknown arm 'ppo'" in capsys.readouterr().err
+
+
+def test_report_draws_curves_from_the_results_file_alone(tmp_path):
+    # Committed results files outlive their run folders: curves stored in a record are enough;
+    # an old record with neither stored curves nor a metrics.jsonl is named, not silently dropped.
+    from pawkit.report import curves, write_report
+    from pawkit.sweep import load_sweep
+
+    sweep_cfg = load_sweep(sweep_file(tmp_path, arms={"grpo": []}))
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = str(out / "runs" / "gone" / "metrics.jsonl")
+    records = [
+        {"arm": "grpo", "seed": 0, "status": "ok", "metrics": gone, "final_success": 1.0,
+         "curves": {"eval/success_rate": [[1, 0.25], [2, 0.75]], "success_rate": [[1, 0.5], [2, 1.0]]}},
+        {"arm": "grpo", "seed": 1, "status": "ok", "metrics": gone, "final_success": 0.5,
+         "curves": {"eval/success_rate": [[1, 0.5]], "success_rate": [[1, 0.0], [2, 0.5]]}},
+        {"arm": "grpo", "seed": 2, "status": "ok", "metrics": gone, "final_success": 0.0},
+    ]
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    by_key = {(r["arm"], r["seed"]): r for r in records}
+    # seed 1 stopped at step 1: its last value carries on; seed 2 has no curve at all
+    assert curves(sweep_cfg, by_key) == {"grpo": ([1, 2], [0.375, 0.625], [0.25, 0.5], [0.5, 0.75], 2)}
+    report = write_report(sweep_cfg).read_text()
+    assert "Not in the curves (no stored curve and no metrics.jsonl left): grpo seed 2." in report
+    assert (out / "mini-curves.png").read_bytes()[:4] == b"\x89PNG"
