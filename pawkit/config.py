@@ -73,6 +73,7 @@ class RolloutConfig(_Section):
     output_format: Literal["think_action", "action", "plain"] = "think_action"
     prompt_style: Literal["verl", "compact"] = "verl"
     constrained: bool = False
+    numbered_actions: bool = Field(False, description="list admissible actions as 1..N and reply with a number (tiny models, long action strings)")
     invalid_penalty: float = 0.1
     chat_template: bool = True
     fallback_chars: int = Field(30, ge=1, description="reply tail sent to the env when tags are missing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from pawkit import numbered as numbered_actions
 from pawkit.protocol import Env, Observation
 
 FORMAT_INSTRUCTIONS = {
@@ -29,7 +30,7 @@ def history_lines(history: Sequence[tuple[str, str]], history_length: int) -> tu
     return "\n".join(lines), len(lines)
 
 
-def verl_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool) -> str:
+def verl_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool, numbered: bool = False) -> str:
     """verl-agent's templates: role + task, step count and history, observation, actions, format."""
     parts = [env.role + (f" Your task is to: {task}." if task else "")]
     current = env.format_observation(observation)
@@ -42,15 +43,18 @@ def verl_prompt(env: Env, observation: Observation, task: str | None, history, h
         parts.append(f"You are now at step {len(history) + 1} and your current observation is: {current}")
     else:
         parts.append(f"Your current observation is: {current}")
-    if show_actions and observation.admissible_actions:
+    if numbered and observation.admissible_actions:
+        parts.append(f"Your admissible actions of the current situation are:\n{numbered_actions.listing(observation.admissible_actions)}")
+    elif show_actions and observation.admissible_actions:
         parts.append(
             f"Your admissible actions of the current situation are: [{env.format_admissible(observation.admissible_actions)}]."
         )
-    parts.append("\nNow it's your turn to take an action.\n" + FORMAT_INSTRUCTIONS[output_format])
+    choose = " Give the number of the action you choose." if numbered and observation.admissible_actions else ""
+    parts.append("\nNow it's your turn to take an action.\n" + FORMAT_INSTRUCTIONS[output_format] + choose)
     return "\n".join(parts)
 
 
-def compact_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool) -> str:
+def compact_prompt(env: Env, observation: Observation, task: str | None, history, history_length: int, output_format: str, show_actions: bool, numbered: bool = False) -> str:
     """Task, history and observation only: for tiny models, where every prompt token costs
     attention time and a constrained decoder already enforces the format and the actions."""
     parts = [task] if task else []
@@ -58,7 +62,9 @@ def compact_prompt(env: Env, observation: Observation, task: str | None, history
     if count:
         parts.append(shown)
     parts.append(env.format_observation(observation))
-    if show_actions and observation.admissible_actions:
+    if numbered and observation.admissible_actions:
+        parts.append("Actions:\n" + numbered_actions.listing(observation.admissible_actions))
+    elif show_actions and observation.admissible_actions:
         parts.append("Actions: " + ", ".join(observation.admissible_actions))
     return "\n".join(parts)
 
@@ -75,6 +81,8 @@ def build_prompt(
     output_format: str,
     style: str = "verl",
     show_actions: bool = True,
+    numbered: bool = False,
 ) -> str:
-    """The user message for one step (the model's chat template wraps it)."""
-    return PROMPT_STYLES[style](env, observation, task, history, history_length, output_format, show_actions)
+    """The user message for one step (the model's chat template wraps it). ``numbered`` lists
+    the admissible actions as 1..N (always shown: the reply is one of those numbers)."""
+    return PROMPT_STYLES[style](env, observation, task, history, history_length, output_format, show_actions, numbered)

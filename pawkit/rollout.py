@@ -17,6 +17,7 @@ import torch
 
 from pawkit.config import RolloutConfig
 from pawkit.constrained import ActionTrie
+from pawkit import numbered
 from pawkit.parsing import parse_action
 from pawkit.prompts import build_prompt
 from pawkit.protocol import Env, Episode, Observation, Task, Transition
@@ -187,7 +188,7 @@ def run_rollout(
         for i in active:
             text = build_prompt(
                 env, observations[i], task_text[i], history[i], cfg.history_length, cfg.output_format,
-                cfg.prompt_style, show_actions=not cfg.constrained,
+                cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
             )
             ids = generator.encode(text)
             if len(ids) > cfg.max_prompt_tokens:
@@ -195,8 +196,9 @@ def run_rollout(
                 batch.truncated_prompts += 1
             prompts.append(ids)
             admissible = observations[i].admissible_actions
+            choices = numbered.labels(admissible) if cfg.numbered_actions else admissible
             tries.append(
-                ActionTrie.build(generator.tokenizer, admissible, cfg.output_format)
+                ActionTrie.build(generator.tokenizer, choices, cfg.output_format)
                 if cfg.constrained and admissible
                 else None
             )
@@ -210,6 +212,8 @@ def run_rollout(
             )
             for r in responses
         ]
+        if cfg.numbered_actions:
+            actions = [numbered.resolve(a, observations[i].admissible_actions) for i, a in zip(active, actions)]
         t0 = time.perf_counter()
         results = pool.step([(i, a.command) for i, a in zip(active, actions)])
         batch.env_seconds += time.perf_counter() - t0
