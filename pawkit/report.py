@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
-from pawkit.sweep import RESULTS_FILE, SweepConfig, latest_records, read_metrics, read_results
+from pawkit.sweep import RESULTS_FILE, SweepConfig, latest_records, metric_curve, read_metrics, read_results
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
@@ -74,10 +74,10 @@ def run_curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
     """One run's (step, value) points: stored in its record, else read from its metrics.jsonl
     (records written before curves were stored); [] when neither is there."""
     stored = (record.get("curves") or {}).get(key)
-    if stored is not None:
-        return [(int(step), value) for step, value in stored]
-    path = Path(record["metrics"])
-    return [(int(m["step"]), m[key]) for m in read_metrics(path) if key in m] if path.exists() else []
+    if stored is None:
+        path = Path(record["metrics"])
+        stored = metric_curve(read_metrics(path), key) if path.exists() else []
+    return [(int(step), value) for step, value in stored]
 
 
 def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], key: str = "eval/success_rate"):

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import torch
 
+from pawkit import numbered
 from pawkit.config import RolloutConfig
 from pawkit.constrained import ActionTrie
-from pawkit import numbered
 from pawkit.parsing import parse_action
 from pawkit.prompts import build_prompt
 from pawkit.protocol import Env, Episode, Observation, Task, Transition

@@ -210,6 +210,11 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
     return [by_step[s] for s in sorted(by_step)]
 
 
+def metric_curve(metrics: list[dict[str, float]], key: str) -> list[list]:
+    """[[step, value], ...] of ``key`` over the logged steps that have it."""
+    return [[int(m["step"]), m[key]] for m in metrics if key in m]
+
+
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """Final numbers of one finished run from its metrics.jsonl and eval_before_after.json."""
     metrics = read_metrics(run_dir / "metrics.jsonl")
@@ -223,7 +228,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "final_train_success": last.get("success_rate"),
         "final_train_return": last.get("mean_return"),
         "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
-        "curves": {key: [[int(m["step"]), m[key]] for m in metrics if key in m] for key in CURVE_KEYS},
+        "curves": {key: metric_curve(metrics, key) for key in CURVE_KEYS},
     }
     if evals and "eval/wm_token_accuracy" in evals[-1]:  # the trainer's own held-out eval measured it
         out["wm_accuracy"] = evals[-1]["eval/wm_token_accuracy"]

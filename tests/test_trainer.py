@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from pawkit import plugins
+from pawkit import numbered, plugins
 from pawkit.batching import Sequence, forward, micro_batches
 from pawkit.checkpoint import complete_checkpoints
 from pawkit.config import load_config
@@ -32,14 +32,21 @@ def comparable(metrics):
     return {k: v for k, v in metrics.items() if not any(t in k for t in TIMING)}
 
 
-def test_constrained_decoding_only_emits_admissible_actions():
-    cfg = load_config("gridnav", overrides=["rollout.max_new_tokens=12"])
+def gridnav_rollout(overrides, tasks, group_size, temperature):
+    """One constrained rollout of the tiny model on the first ``tasks`` gridnav train tasks."""
+    cfg = load_config("gridnav", overrides=overrides)
     model, tokenizer = load_model(cfg.model)
     env = plugins.get("env", "gridnav")()
-    tasks = list(env.tasks("train"))[:8]
     torch.manual_seed(0)
-    with make_env_pool("gridnav", {}, 32) as pool:
-        batch = run_rollout(env, pool, Generator(model, tokenizer, cfg.rollout), tasks, 4, cfg.rollout, 1.5)
+    with make_env_pool("gridnav", {}, tasks * group_size) as pool:
+        batch = run_rollout(
+            env, pool, Generator(model, tokenizer, cfg.rollout), list(env.tasks("train"))[:tasks], group_size, cfg.rollout, temperature
+        )
+    return batch, tokenizer
+
+
+def test_constrained_decoding_only_emits_admissible_actions():
+    batch, tokenizer = gridnav_rollout(["rollout.max_new_tokens=12"], 8, 4, 1.5)
     steps = [t for e in batch.episodes for t in e.transitions]
     assert len(steps) >= 32
     for t in steps:
@@ -47,6 +54,18 @@ def test_constrained_decoding_only_emits_admissible_actions():
     for s in batch.samples:
         assert s.response_ids[-1] == tokenizer.eos_token_id
         assert all(tok in allowed for tok, allowed in zip(s.response_ids, s.allowed))
+
+
+def test_constrained_numbered_rollout_replies_with_numbers_and_plays_admissible_actions():
+    batch, tokenizer = gridnav_rollout(["rollout.numbered_actions=true"], 4, 4, 1.0)
+    steps = [t for e in batch.episodes for t in e.transitions]
+    assert len(steps) >= 16
+    for t in steps:
+        options = numbered.choices(t.observation.admissible_actions)
+        assert t.action.valid and t.action.raw.strip() == str(options.index(t.action.command) + 1)
+    for s in batch.samples:  # the trainer restricts log-probs to the same digit choices
+        assert all(tok in allowed for tok, allowed in zip(s.response_ids, s.allowed))
+        assert tokenizer.decode(s.response_ids, skip_special_tokens=True).strip().isdigit()
 
 
 def test_group_members_share_the_initial_state():
