@@ -93,7 +93,9 @@ def unavailable(need: str | None) -> str | None:
 
 def run_with_rss(bench: Bench, threads: int, timeout: float) -> dict:
     """Like ``run`` but reaps the child with ``os.wait4`` to read its own peak RSS."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    # Progress bars (model weight loading) would land in the report as noise: tqdm honours TQDM_DISABLE.
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
+               TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     log = Path(tempfile.gettempdir()) / f"pawkit-bench-{bench.name}-{os.getpid()}.log"
     started = time.perf_counter()
     with open(log, "w") as fh:
