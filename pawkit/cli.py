@@ -212,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Like ``parse_args``, but KEY=VALUE overrides may also follow an option (``--quiet a=1``).
+
+    argparse fills a ``nargs="*"`` positional once; overrides after a later option would be
+    rejected as unrecognized (subparsers rule out ``parse_intermixed_args``).
+    """
+    args, extra = parser.parse_known_args(argv)
+    stray = [a for a in extra if not (hasattr(args, "overrides") and "=" in a and not a.startswith("-"))]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*(args.overrides or []), *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -221,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         from pawkit.plugins import load_plugins
 
         load_plugins()
-        args = build_parser().parse_args(argv)
+        args = parse(build_parser(), argv)
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         if debug:

@@ -101,3 +101,13 @@ def test_train_with_a_bad_model_path_is_one_line(tmp_path):
     out = run("train", "--env", "gridnav", f"model.name={tmp_path}/missing", f"trainer.output_dir={tmp_path}")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "does not exist" in out.stderr
+
+
+def test_overrides_may_follow_an_option_and_strays_are_still_rejected():
+    out = run("config", "show", "--env", "gridnav", "seed=5", "--config", "configs/gridnav.yaml", "paw.enabled=true")
+    assert out.returncode == 0, out.stderr
+    assert "enabled: true" in out.stdout and "seed: 5" in out.stdout
+    out = run("config", "show", "--env", "gridnav", "seed=5", "--nope")
+    assert out.returncode == 2 and "unrecognized arguments: --nope" in out.stderr
+    out = run("version", "seed=5")  # a command without overrides keeps argparse's error
+    assert out.returncode == 2 and "unrecognized arguments: seed=5" in out.stderr
