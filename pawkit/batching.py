@@ -6,6 +6,8 @@ built from lengths, never from pad ids (SmolLM2's pad == eos).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -88,23 +90,69 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     """ONE forward pass → log-probs and entropies for action tokens and WM targets alike.
 
     Action positions use the sampling temperature (and the constrained restriction) so the
-    PPO ratio compares like with like; WM targets are scored at temperature 1.
+    PPO ratio compares like with like; WM targets are scored at temperature 1. Only the
+    positions a loss reads are projected onto the vocabulary: prompts are most of every
+    sequence, and their logits (and log-softmax, and its backward) were pure waste.
     """
     device = next(model.parameters()).device
-    logits = model(input_ids=mb.input_ids.to(device), attention_mask=mb.attention_mask.to(device)).logits[:, :-1]
+    read = (mb.action_mask | mb.wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
+    logits = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read)  # [N, V]
+    targets = mb.input_ids[:, 1:].to(device)[read]
     if temperature != 1.0:
-        scale = torch.where(mb.action_mask.to(device), 1.0 / temperature, 1.0).unsqueeze(-1)
+        scale = torch.where(mb.action_mask.to(device)[read], 1.0 / temperature, 1.0).unsqueeze(-1)
         logits = logits * scale.to(logits.dtype)
     if mb.restrict is not None:
         rows, cols, allowed = (t.to(device) for t in mb.restrict)
+        flat = torch.cumsum(read.flatten(), 0).view_as(read) - 1  # index of each read position in `logits`
+        at = flat[rows, cols]
         logits = logits.clone()
-        logits[rows, cols] = restrict_logits(logits[rows, cols], allowed)
-    targets = mb.input_ids[:, 1:].to(device)
-    logprobs, entropy = token_logprobs_and_entropy(logits.float(), targets, chunk_size)
-    if mb.wm_mask.any():
-        wm_correct = torch.zeros_like(mb.wm_mask, device=device)
-        rows, cols = mb.wm_mask.to(device).nonzero(as_tuple=True)
-        wm_correct[rows, cols] = logits[rows, cols].argmax(-1) == targets[rows, cols]
-    else:
-        wm_correct = torch.zeros_like(mb.wm_mask, device=device)
-    return ForwardOut(logprobs, entropy, wm_correct)
+        logits[at] = restrict_logits(logits[at], allowed)
+    logprobs, entropy = token_logprobs_and_entropy(logits.float()[None], targets[None], chunk_size)
+    wm = mb.wm_mask.to(device)[read]
+    correct = torch.zeros_like(wm)
+    if wm.any():
+        correct[wm] = logits[wm].argmax(-1) == targets[wm]
+    return ForwardOut(_unflatten(logprobs[0], read), _unflatten(entropy[0], read), _unflatten(correct, read))
+
+
+def _unflatten(values: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+    """Back to the [B, L-1] layout; positions no loss reads hold zeros."""
+    full = values.new_zeros(read.shape)
+    full[read] = values
+    return full
+
+
+def _read_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+    """Logits at the ``read`` positions only, flattened row-major to ``[N, V]``.
+
+    transformers' ``logits_to_keep`` with a boolean ``[B, L]`` mask skips the LM head (and
+    its backward) everywhere else; a model without it gets its full logits indexed instead.
+    """
+    keep = torch.cat([read, read.new_zeros((read.shape[0], 1))], dim=1)  # the last position predicts nothing
+    if accepts_logits_to_keep(model):
+        try:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits
+            if logits.dim() == 2 and logits.shape[0] == int(keep.sum()):
+                return logits
+        except IndexError:  # a forward that takes only an int or 1-D logits_to_keep
+            pass
+        _NO_MASK_SUPPORT.add(type(_base(model)))
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits[keep]
+
+
+_NO_MASK_SUPPORT: set[type] = set()
+
+
+def _base(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(model_class: type) -> bool:
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+def accepts_logits_to_keep(model) -> bool:
+    """Whether ``model`` takes a boolean ``logits_to_keep`` mask (HF causal LMs do; custom ones may not)."""
+    cls = type(_base(model))
+    return cls not in _NO_MASK_SUPPORT and _forward_takes_logits_to_keep(cls)

@@ -42,3 +42,80 @@ def test_restriction_rows_point_at_response_positions():
     assert rows.tolist() == [0, 0] and cols.tolist() == [1, 2]
     assert allowed[0].nonzero().flatten().tolist() == [2, 5]
     assert allowed[1].nonzero().flatten().tolist() == [3]
+
+
+def _tiny_lm(vocab: int = 12):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config).eval()
+
+
+def _reference(model, mb, temperature):
+    """The same quantities from logits over every position, computed the plain way."""
+    logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask).logits[:, :-1].clone()
+    logits[mb.action_mask] /= temperature
+    rows, cols, allowed = mb.restrict
+    logits[rows, cols] = logits[rows, cols].masked_fill(~allowed, float("-inf"))
+    logp = torch.log_softmax(logits, -1)
+    targets = mb.input_ids[:, 1:]
+    chosen = logp.gather(-1, targets[..., None])[..., 0]
+    entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+    return chosen, entropy, logits.argmax(-1) == targets
+
+
+def _batch():
+    seqs = [
+        Sequence(prompt_ids=[1, 2, 3, 4, 5, 6, 7], response_ids=[8, 9], wm_ids=[3, 4, 5], allowed=[[8, 10], [9, 2]]),
+        Sequence(prompt_ids=[1, 2, 3, 4], response_ids=[5, 6, 7], wm_ids=[9, 9]),
+    ]
+    (mb,) = micro_batches(seqs, budget_tokens=1000, pad_id=0, vocab=12)
+    return mb
+
+
+def test_forward_projects_only_the_positions_a_loss_reads_and_matches_the_full_computation():
+    from pawkit.batching import forward
+
+    model, mb = _tiny_lm(), _batch()
+    seen = []
+    model.register_forward_pre_hook(lambda _m, _a, kwargs: seen.append(kwargs.get("logits_to_keep")), with_kwargs=True)
+    with torch.no_grad():
+        out = forward(model, mb, temperature=0.7)
+    (keep,) = seen  # one forward; the mask marks exactly the 5 + 5 response and WM positions, none after
+    assert keep.dtype == torch.bool and keep.shape == mb.input_ids.shape
+    assert keep[:, :-1].equal(mb.action_mask | mb.wm_mask) and not keep[:, -1].any() and keep.sum() == 10
+    logprob, entropy, correct = _reference(model, mb, 0.7)
+    read = mb.action_mask | mb.wm_mask
+    torch.testing.assert_close(out.logprobs[read], logprob[read], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.entropy[read], entropy[read], rtol=0, atol=1e-6)
+    assert torch.equal(out.wm_correct[mb.wm_mask], correct[mb.wm_mask])
+    assert out.logprobs.shape == mb.action_mask.shape and not out.logprobs[~read].any()
+
+
+def test_a_model_without_a_logits_to_keep_mask_gets_its_logits_indexed_instead():
+    from pawkit.batching import accepts_logits_to_keep, forward
+
+    inner, mb = _tiny_lm(), _batch()
+
+    class PlainLM(torch.nn.Module):  # a custom model: forward(input_ids, attention_mask) only
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    class SliceOnlyLM(PlainLM):  # older transformers: logits_to_keep is an int or 1-D positions
+        def forward(self, input_ids, attention_mask, logits_to_keep=0):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+            out.logits = out.logits[:, logits_to_keep if torch.is_tensor(logits_to_keep) else slice(-logits_to_keep, None)]
+            return out
+
+    assert accepts_logits_to_keep(inner) and not accepts_logits_to_keep(PlainLM())
+    with torch.no_grad():
+        trimmed, plain, sliced = forward(inner, mb), forward(PlainLM(), mb), forward(SliceOnlyLM(), mb)
+    assert not accepts_logits_to_keep(SliceOnlyLM())  # learnt from its first call
+    for other in (plain, sliced):
+        assert torch.equal(trimmed.logprobs, other.logprobs) and torch.equal(trimmed.entropy, other.entropy)
