@@ -90,6 +90,10 @@ def main() -> None:
     # Attention work grows with length²: it dominates in narrow models (the tiny one, hidden 64).
     pairs_on, pairs_off = sum(len(s) ** 2 for s in seqs_on), sum(len(s) ** 2 for s in seqs_off)
     print(f"attention pairs (sum of length²) on/off: {pairs_on / pairs_off:.3f}")
+    # Only action and WM-target positions reach the LM head (pawkit.batching.forward).
+    head_on = sum(len(s.response_ids) + len(s.wm_ids) for s in seqs_on)
+    head_off = sum(len(s.response_ids) for s in seqs_off)
+    print(f"LM-head positions on/off: {head_on}/{head_off} = {head_on / head_off:.3f}")
 
     # 2. Whole RL step on that batch: the same rollout and old-log-prob pass for both arms.
     whole_off = t_rollout + t_old + t_off
