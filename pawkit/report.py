@@ -114,9 +114,14 @@ def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], k
     return out
 
 
+SUCCESS_PANELS = [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]
+RETURN_PANELS = [("eval/mean_return", "eval mean return (greedy, held-out split)"), ("mean_return", "training-batch mean return")]
+
+
 def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
-    """Eval success vs step per arm (mean over seeds, min–max band), and the training batch's
-    success next to it; None when nothing was logged or matplotlib is missing."""
+    """Per arm, mean over seeds with a min–max band: success (eval, training batch) and, when
+    logged, mean return below it — where success is rare (WebShop) the return is what moves.
+    None when nothing was logged or matplotlib is missing."""
     try:
         import matplotlib
 
@@ -124,28 +129,30 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    panels = [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]
-    data = [curves(sweep, records, key) for key, _ in panels]
-    if not any(data):
+    rows = [(panels, [curves(sweep, records, key) for key, _ in panels]) for panels in (SUCCESS_PANELS, RETURN_PANELS)]
+    rows = [(panels, data) for panels, data in rows if any(data)]
+    if not rows:
         return None
     done = {arm: sum(1 for (a, _), r in records.items() if a == arm and r.get("status") == "ok") for arm in sweep.arms}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, grid = plt.subplots(len(rows), 2, figsize=(12, 4.5 * len(rows)), sharey="row", squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, (key, title), arms in zip(axes, panels, data):
-        for i, arm in enumerate(sweep.arms):
-            if arm not in arms:
-                continue
-            xs, mean, low, high, seeds = arms[arm]
-            color = cmap(i % 10)
-            label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"  # the others' curves are lost
-            ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
-            ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
-        ax.set_title(title)
-        ax.set_xlabel("training step")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("success rate (mean over seeds, band = min–max)")
-    axes[0].legend(fontsize=8, loc="upper left")
+    for axes, (panels, data) in zip(grid, rows):
+        for ax, (key, title), arms in zip(axes, panels, data):
+            for i, arm in enumerate(sweep.arms):
+                if arm not in arms:
+                    continue
+                xs, mean, low, high, seeds = arms[arm]
+                color = cmap(i % 10)
+                label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"  # the others' curves are lost
+                ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
+                ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+            ax.set_title(title)
+            ax.set_xlabel("training step")
+            ax.grid(alpha=0.3)
+            if panels is SUCCESS_PANELS:
+                ax.set_ylim(-0.02, 1.02)
+        axes[0].set_ylabel(("success rate" if panels is SUCCESS_PANELS else "mean return") + " (mean over seeds, band = min–max)")
+        axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle(f"{sweep.name} ({sweep.env}): mean over each arm's finished seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ from pawkit.protocol import UsageError
 RESULTS_FILE = "results.jsonl"
 # Kept per run in results.jsonl so the report can redraw learning curves after the run folders
 # are gone (results files get committed; run folders with checkpoints do not).
-CURVE_KEYS = ("eval/success_rate", "success_rate")
+CURVE_KEYS = ("eval/success_rate", "success_rate", "eval/mean_return", "mean_return")
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 STDERR_TAIL_LINES = 15
 

@@ -56,6 +56,7 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path, capsys):
         eval_curve, train_curve = r["curves"]["eval/success_rate"], r["curves"]["success_rate"]
         assert [s for s, _ in eval_curve] == [1, 2] and eval_curve[-1][1] == r["final_eval_success"]
         assert [s for s, _ in train_curve] == [1, 2] and train_curve[-1][1] == r["final_train_success"]
+        assert r["curves"]["mean_return"][-1] == [2, r["final_train_return"]]
     paw = [r for r in records if r["arm"] == "grpo+paw"]
     assert all(r["train_wm_accuracy"] is not None for r in paw)
 
@@ -138,4 +139,15 @@ def test_report_draws_curves_from_the_results_file_alone(tmp_path):
     assert curves(sweep_cfg, by_key) == {"grpo": ([1, 2], [0.375, 0.625], [0.25, 0.5], [0.5, 0.75], 2)}
     report = write_report(sweep_cfg).read_text()
     assert "Not in the curves (no stored curve and no metrics.jsonl left): grpo seed 2." in report
-    assert (out / "mini-curves.png").read_bytes()[:4] == b"\x89PNG"
+    png = (out / "mini-curves.png").read_bytes()
+    assert png[:4] == b"\x89PNG" and png_height(png) == 495  # one row of panels: success only
+
+    # Records that stored return curves get a second row (mean return), for rare-success envs.
+    records[0]["curves"] |= {"eval/mean_return": [[1, 0.1], [2, 0.4]], "mean_return": [[1, 0.2], [2, 0.3]]}
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_report(sweep_cfg)
+    assert png_height((out / "mini-curves.png").read_bytes()) == 990
+
+
+def png_height(png: bytes) -> int:
+    return int.from_bytes(png[20:24], "big")  # IHDR: width at 16-20, height at 20-24
