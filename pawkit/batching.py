@@ -6,7 +6,6 @@ built from lengths, never from pad ids (SmolLM2's pad == eos).
 
 from __future__ import annotations
 
-import functools
 import inspect
 from dataclasses import dataclass
 
@@ -136,23 +135,21 @@ def _read_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, r
                 return logits
         except IndexError:  # a forward that takes only an int or 1-D logits_to_keep
             pass
-        _NO_MASK_SUPPORT.add(type(_base(model)))
+        _TAKES_MASK[type(_base(model))] = False
     return model(input_ids=input_ids, attention_mask=attention_mask).logits[keep]
 
 
-_NO_MASK_SUPPORT: set[type] = set()
+_TAKES_MASK: dict[type, bool] = {}  # model class -> its forward takes a boolean logits_to_keep
 
 
 def _base(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
 
 
-@functools.cache
-def _forward_takes_logits_to_keep(model_class: type) -> bool:
-    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
-
-
 def accepts_logits_to_keep(model) -> bool:
-    """Whether ``model`` takes a boolean ``logits_to_keep`` mask (HF causal LMs do; custom ones may not)."""
+    """Whether ``model`` takes a boolean ``logits_to_keep`` mask (HF causal LMs do; custom ones may
+    not): its forward's signature says so until a call proves otherwise."""
     cls = type(_base(model))
-    return cls not in _NO_MASK_SUPPORT and _forward_takes_logits_to_keep(cls)
+    if cls not in _TAKES_MASK:
+        _TAKES_MASK[cls] = "logits_to_keep" in inspect.signature(cls.forward).parameters
+    return _TAKES_MASK[cls]
