@@ -114,8 +114,13 @@ def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], k
     return out
 
 
-SUCCESS_PANELS = [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]
-RETURN_PANELS = [("eval/mean_return", "eval mean return (greedy, held-out split)"), ("mean_return", "training-batch mean return")]
+# One row of panels per quantity: (y label, y limits or None, [(metric key, panel title), ...]).
+PANEL_ROWS = [
+    ("success rate", (-0.02, 1.02),
+     [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]),
+    ("mean return", None,
+     [("eval/mean_return", "eval mean return (greedy, held-out split)"), ("mean_return", "training-batch mean return")]),
+]
 
 
 def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
@@ -129,14 +134,14 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    rows = [(panels, [curves(sweep, records, key) for key, _ in panels]) for panels in (SUCCESS_PANELS, RETURN_PANELS)]
-    rows = [(panels, data) for panels, data in rows if any(data)]
+    rows = [(*row, [curves(sweep, records, key) for key, _ in row[2]]) for row in PANEL_ROWS]
+    rows = [row for row in rows if any(row[3])]
     if not rows:
         return None
     done = {arm: sum(1 for (a, _), r in records.items() if a == arm and r.get("status") == "ok") for arm in sweep.arms}
     fig, grid = plt.subplots(len(rows), 2, figsize=(12, 4.5 * len(rows)), sharey="row", squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for axes, (panels, data) in zip(grid, rows):
+    for axes, (ylabel, ylim, panels, data) in zip(grid, rows):
         for ax, (key, title), arms in zip(axes, panels, data):
             for i, arm in enumerate(sweep.arms):
                 if arm not in arms:
@@ -149,9 +154,9 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
             ax.set_title(title)
             ax.set_xlabel("training step")
             ax.grid(alpha=0.3)
-            if panels is SUCCESS_PANELS:
-                ax.set_ylim(-0.02, 1.02)
-        axes[0].set_ylabel(("success rate" if panels is SUCCESS_PANELS else "mean return") + " (mean over seeds, band = min–max)")
+            if ylim:
+                ax.set_ylim(*ylim)
+        axes[0].set_ylabel(f"{ylabel} (mean over seeds, band = min–max)")
         axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle(f"{sweep.name} ({sweep.env}): mean over each arm's finished seeds")
     fig.tight_layout()
