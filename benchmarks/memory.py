@@ -40,9 +40,9 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from pawkit.batching import Sequence
+    from pawkit.train.batching import TrainingSequence
     from pawkit.config import load_config
-    from pawkit.trainer import Trainer
+    from pawkit.train.trainer import Trainer
 
     cfg = load_config("gridnav", overrides=[
         f"model.name={args.model}", f"trainer.micro_batch_tokens={args.budget}", "trainer.output_dir=/tmp/pawkit-bench-memory",
@@ -58,9 +58,9 @@ def child(args: argparse.Namespace) -> None:
         old, ref, _ = trainer.old_logprobs(seqs)
         return trainer.update(seqs, advantages, old, ref, torch.zeros(len(seqs)))
 
-    update([Sequence(ids(8), ids(8), [])])  # warm-up: kernels, AdamW state
+    update([TrainingSequence(ids(8), ids(8), [])])  # warm-up: kernels, AdamW state
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    seqs = [Sequence(ids(args.prompt), ids(args.response), []) for _ in range(args.sequences)]
+    seqs = [TrainingSequence(ids(args.prompt), ids(args.response), []) for _ in range(args.sequences)]
     times = []
     for _ in range(args.repeats):  # the first pass over new shapes pays one-off kernel set-up
         t0 = time.perf_counter()

@@ -21,8 +21,8 @@ import time
 import torch
 
 from pawkit.config import load_config
-from pawkit.paw import drop_unweighted_targets
-from pawkit.trainer import Trainer
+from pawkit.train.paw import drop_unweighted_targets
+from pawkit.train.trainer import Trainer
 
 
 def bigger_model(trainer: Trainer, hidden: int) -> None:
@@ -90,7 +90,7 @@ def main() -> None:
     # Attention work grows with length²: it dominates in narrow models (the tiny one, hidden 64).
     pairs_on, pairs_off = sum(len(s) ** 2 for s in seqs_on), sum(len(s) ** 2 for s in seqs_off)
     print(f"attention pairs (sum of length²) on/off: {pairs_on / pairs_off:.3f}")
-    # Only action and WM-target positions reach the LM head (pawkit.batching.forward).
+    # Only action and WM-target positions reach the LM head (pawkit.train.batching.forward).
     head_on = sum(len(s.response_ids) + len(s.wm_ids) for s in seqs_on)
     head_off = sum(len(s.response_ids) for s in seqs_off)
     print(f"LM-head positions on/off: {head_on}/{head_off} = {head_on / head_off:.3f}")

@@ -14,9 +14,10 @@ import torch
 
 from pawkit import plugins
 from pawkit.config import load_config
-from pawkit.envpool import make_env_pool
-from pawkit.models import load_model
-from pawkit.rollout import Generator, draw_tasks, run_rollout
+from pawkit.rollout.envpool import make_env_pool
+from pawkit.train.models import load_model
+from pawkit.rollout.generate import Generator
+from pawkit.rollout.run import draw_tasks, run_rollout
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from pawkit.config import dump_config, load_config
 from pawkit.plugins import HOOKS, broken_plugins, pm, registry
 from pawkit.protocol import UsageError
 
-
 USER_ERRORS: tuple[type[BaseException], ...] = (UsageError,)  # ConfigError, PluginError, adapters' data errors
 
 
@@ -91,7 +90,7 @@ def make_env(name: str, options: dict[str, Any]):
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from pawkit.play import POLICIES, Summary, play_episode
+    from pawkit.rollout.play import POLICIES, Summary, play_episode
 
     config = load_config(args.env, args.config, args.overrides)
     if args.policy not in POLICIES:
@@ -124,7 +123,13 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def _progress(disabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=disabled
@@ -132,7 +137,7 @@ def _progress(disabled: bool):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pawkit.trainer import TrainingStopped, train
+    from pawkit.train.trainer import TrainingStopped, train
 
     config = load_config(args.env, args.config, args.overrides)
     registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
@@ -145,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pawkit.evaluate import evaluate
+    from pawkit.train.evaluate import evaluate
 
     overrides = list(args.overrides) + [f"model.name={args.model}"]
     config = load_config(args.env, args.config, overrides)
@@ -205,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default=None)
     ev.add_argument("--json", action="store_true")
 
-    from pawkit.sweep import add_command as add_sweep_command
+    from pawkit.experiments.sweep import add_command as add_sweep_command
 
     add_sweep_command(sub)
     pm.hook.register_commands(subparsers=sub)

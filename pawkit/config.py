@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pawkit.protocol import UsageError
 
 
-
 def _config_dir() -> Path:
     """The repo's ``configs/`` (installed as the data package ``pawkit_configs``)."""
     try:

@@ -22,7 +22,7 @@ def register_envs(register):
 
 @hookspec
 def register_selectors(register):
-    """register(name, selector): which transitions get a world-model loss (see pawkit.paw)."""
+    """register(name, selector): which transitions get a world-model loss (see pawkit.train.paw)."""
 
 
 @hookspec

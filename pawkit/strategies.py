@@ -7,6 +7,7 @@ without importing the training loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -72,3 +73,8 @@ class AdvantageEstimator(Protocol):
     """Scalar advantage per row (broadcast over that row's response tokens by the trainer)."""
 
     def __call__(self, rows: StepRows, cfg: "AlgorithmConfig") -> "torch.Tensor": ...
+
+
+def keep_count(n: int, keep_ratio: float) -> int:
+    """⌈κ·N⌉, the number of transitions the built-in selectors keep."""
+    return min(n, math.ceil(keep_ratio * n - 1e-9))

@@ -12,7 +12,7 @@ import torch
 
 from pawkit.config import PawConfig
 from pawkit.hookspecs import hookimpl
-from pawkit.paw import keep_count
+from pawkit.strategies import keep_count
 
 
 def _check(entropies: torch.Tensor) -> None:

@@ -12,7 +12,7 @@ pytest.importorskip("alfworld", reason="needs alfworld (pip install pawkit[alfwo
 pytest.importorskip("textworld", reason="needs alfworld (pip install pawkit[alfworld])")
 
 from pawkit import plugins  # noqa: E402
-from pawkit.envpool import make_env_pool  # noqa: E402
+from pawkit.rollout.envpool import make_env_pool  # noqa: E402
 from pawkit_adapters import alfworld as plugin  # noqa: E402
 from pawkit_adapters.alfworld import scenes  # noqa: E402
 from pawkit_adapters.alfworld.env import AlfworldEnv  # noqa: E402

@@ -1,13 +1,13 @@
 import torch
 
-from pawkit.batching import Sequence, micro_batches
+from pawkit.train.batching import TrainingSequence, micro_batches
 
 
 def test_masks_cover_exactly_response_and_wm_tokens_when_pad_equals_eos():
     eos = pad = 2  # SmolLM2-style tokenizer: pad == eos
     seqs = [
-        Sequence(prompt_ids=[5, 6, 7], response_ids=[8, eos], wm_ids=[9, 9, 9]),
-        Sequence(prompt_ids=[5], response_ids=[8, 8, 8, eos], wm_ids=[]),
+        TrainingSequence(prompt_ids=[5, 6, 7], response_ids=[8, eos], wm_ids=[9, 9, 9]),
+        TrainingSequence(prompt_ids=[5], response_ids=[8, 8, 8, eos], wm_ids=[]),
     ]
     (mb,) = micro_batches(seqs, budget_tokens=1000, pad_id=pad, vocab=16)
     rows = mb.index.tolist()
@@ -22,21 +22,21 @@ def test_masks_cover_exactly_response_and_wm_tokens_when_pad_equals_eos():
 
 
 def test_token_budget_splits_batches():
-    seqs = [Sequence([1] * 10, [2] * 10, []) for _ in range(5)]
+    seqs = [TrainingSequence([1] * 10, [2] * 10, []) for _ in range(5)]
     batches = micro_batches(seqs, budget_tokens=45, pad_id=0, vocab=4)
     assert [len(b.index) for b in batches] == [2, 2, 1]
     assert sorted(torch.cat([b.index for b in batches]).tolist()) == [0, 1, 2, 3, 4]
 
 
 def test_without_wm_the_sequences_stop_after_the_response():
-    seqs = [Sequence([1, 1], [2], [3, 3, 3])]
+    seqs = [TrainingSequence([1, 1], [2], [3, 3, 3])]
     (mb,) = micro_batches(seqs, 100, 0, 4, with_wm=False)
     assert mb.input_ids.tolist() == [[1, 1, 2]]
     assert mb.wm_mask.sum() == 0
 
 
 def test_restriction_rows_point_at_response_positions():
-    seqs = [Sequence([1, 1], [2, 3], [], allowed=[[2, 5], [3]])]
+    seqs = [TrainingSequence([1, 1], [2, 3], [], allowed=[[2, 5], [3]])]
     (mb,) = micro_batches(seqs, 100, 0, 8)
     rows, cols, allowed = mb.restrict
     assert rows.tolist() == [0, 0] and cols.tolist() == [1, 2]
@@ -68,15 +68,15 @@ def _reference(model, mb, temperature):
 
 def _batch():
     seqs = [
-        Sequence(prompt_ids=[1, 2, 3, 4, 5, 6, 7], response_ids=[8, 9], wm_ids=[3, 4, 5], allowed=[[8, 10], [9, 2]]),
-        Sequence(prompt_ids=[1, 2, 3, 4], response_ids=[5, 6, 7], wm_ids=[9, 9]),
+        TrainingSequence(prompt_ids=[1, 2, 3, 4, 5, 6, 7], response_ids=[8, 9], wm_ids=[3, 4, 5], allowed=[[8, 10], [9, 2]]),
+        TrainingSequence(prompt_ids=[1, 2, 3, 4], response_ids=[5, 6, 7], wm_ids=[9, 9]),
     ]
     (mb,) = micro_batches(seqs, budget_tokens=1000, pad_id=0, vocab=12)
     return mb
 
 
 def test_forward_projects_only_the_positions_a_loss_reads_and_matches_the_full_computation():
-    from pawkit.batching import forward
+    from pawkit.train.batching import forward
 
     model, mb = _tiny_lm(), _batch()
     seen = []
@@ -95,7 +95,7 @@ def test_forward_projects_only_the_positions_a_loss_reads_and_matches_the_full_c
 
 
 def test_a_model_without_a_logits_to_keep_mask_gets_its_logits_indexed_instead():
-    from pawkit.batching import accepts_logits_to_keep, forward
+    from pawkit.train.batching import accepts_logits_to_keep, forward
 
     inner, mb = _tiny_lm(), _batch()
 

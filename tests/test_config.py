@@ -58,7 +58,7 @@ def test_config_files_merge_in_order():
 def test_every_shipped_config_is_valid():
     from pawkit.config import CONFIG_DIR
 
-    from pawkit.sweep import load_sweep, plan_runs
+    from pawkit.experiments.plan import load_sweep, plan_runs
 
     for path in CONFIG_DIR.rglob("*.yaml"):
         if path.parent.name == "sweeps":  # sweep files: every arm's config must load

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pawkit.config import load_config
-from pawkit.trainer import Trainer
+from pawkit.train.trainer import Trainer
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
 OVERRIDES = ["trainer.steps=2", "rollout.tasks_per_step=2", "rollout.group_size=4", "trainer.eval_every=0", "trainer.eval_before_after=false"]
@@ -48,7 +48,7 @@ def test_two_processes_train_and_end_with_identical_parameters(tmp_path):
 
 @pytest.mark.parametrize("flag", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
 def test_sharded_launch_configs_are_refused_in_one_line(monkeypatch, flag):
-    from pawkit.distributed import Distributed
+    from pawkit.train.distributed import Distributed
     from pawkit.protocol import UsageError
 
     monkeypatch.setenv(flag, "true")

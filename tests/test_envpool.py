@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pawkit import plugins
-from pawkit.envpool import LocalEnvPool, ProcessEnvPool, SlotNotReset, make_env_pool
+from pawkit.rollout.envpool import LocalEnvPool, ProcessEnvPool, SlotNotReset, make_env_pool
 from pawkit.hookspecs import hookimpl
 from pawkit.protocol import Env, Observation, StepResult, Task
 
@@ -143,7 +143,7 @@ sys.path.insert(0, {tests!r})
 from pawkit import plugins
 import test_envpool
 plugins.register_plugin(test_envpool, name="pooltest-plugin")
-from pawkit.envpool import make_env_pool
+from pawkit.rollout.envpool import make_env_pool
 pool = make_env_pool("pooltest", {{}}, 2, num_workers=2)
 print(*pool.pids, flush=True)
 pool.reset([(0, None, 0), (1, None, 0)])

@@ -22,11 +22,11 @@ import pytest
 import torch
 
 from pawkit import plugins
-from pawkit.checkpoint import MARKER, complete_checkpoints
+from pawkit.train.checkpoint import MARKER, complete_checkpoints
 from pawkit.config import load_config
 from pawkit.hookspecs import hookimpl
-from pawkit.rollout import Generator
-from pawkit.trainer import Trainer, TrainingStopped, train
+from pawkit.rollout.generate import Generator
+from pawkit.train.trainer import Trainer, TrainingStopped, train
 from pawkit_adapters.gridnav import GridNavEnv
 
 TIMING = ("seconds", "tokens_per_second", "peak_rss_mb", "peak_gpu_mb")
@@ -401,7 +401,7 @@ def test_sigterm_saves_a_complete_checkpoint_and_exits_cleanly(tmp_path):
 
 
 def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
-    from pawkit.logging import RunLogger
+    from pawkit.train.runlog import RunLogger
 
     lines = [json.dumps({"step": float(s)}) for s in (1, 2, 3)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 4.0, "succ')  # killed mid-write
@@ -412,7 +412,7 @@ def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
 
 
 def test_a_checkpoint_without_its_marker_is_never_loaded(tmp_path):
-    from pawkit.checkpoint import latest
+    from pawkit.train.checkpoint import latest
 
     good = tmp_path / "checkpoints" / "step-000001"
     torn = tmp_path / "checkpoints" / "step-000002"

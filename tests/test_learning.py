@@ -7,8 +7,8 @@ early stopping, a fixed seed, on CPU.
 import pytest
 
 from pawkit.config import load_config
-from pawkit.evaluate import evaluate
-from pawkit.trainer import train
+from pawkit.train.evaluate import evaluate
+from pawkit.train.trainer import train
 
 
 def learn(tmp_path, *overrides):

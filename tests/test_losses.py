@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pawkit.losses import low_var_kl, masked_mean, ppo_clip_loss, restrict_logits, token_logprobs_and_entropy
+from pawkit.train.losses import low_var_kl, masked_mean, ppo_clip_loss, restrict_logits, token_logprobs_and_entropy
 
 
 def _ppo_example():

@@ -3,9 +3,10 @@
 The rollout with numbered actions is tested beside the plain constrained one in test_trainer.py.
 """
 
-from pawkit import numbered, plugins
-from pawkit.parsing import parse_action
-from pawkit.prompts import build_prompt
+from pawkit import plugins
+from pawkit.rollout import numbered
+from pawkit.rollout.parsing import parse_action
+from pawkit.rollout.prompts import build_prompt
 from pawkit.protocol import Observation
 
 ACTIONS = ["search[red shoes]", "click[b01]", "click[buy now]", "click[b01]"]  # a repeat is listed once

@@ -1,5 +1,5 @@
-from pawkit.parsing import parse_action, render_action
-from pawkit.prompts import build_prompt, history_lines
+from pawkit.rollout.parsing import parse_action, render_action
+from pawkit.rollout.prompts import build_prompt, history_lines
 from pawkit.protocol import Env, Observation, StepResult
 
 

@@ -7,7 +7,7 @@ import torch
 
 from pawkit import plugins
 from pawkit.config import PawConfig
-from pawkit.paw import plan
+from pawkit.train.paw import plan
 
 
 def _get(kind, name):

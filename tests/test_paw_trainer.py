@@ -6,7 +6,7 @@ import torch
 from pawkit import plugins
 from pawkit.config import load_config
 from pawkit.hookspecs import hookimpl
-from pawkit.trainer import Trainer
+from pawkit.train.trainer import Trainer
 
 
 def config(tmp_path, *extra):

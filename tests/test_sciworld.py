@@ -199,7 +199,7 @@ def test_close_and_garbage_collection_stop_the_jvm():
 
 
 def test_two_worker_pool_runs_the_expert_and_leaves_no_jvm():
-    from pawkit.envpool import make_env_pool
+    from pawkit.rollout.envpool import make_env_pool
 
     pool = make_env_pool("sciworld/find-non-living-thing", {}, n_slots=2, num_workers=2, reset_timeout=120, step_timeout=120)
     jvms: list[int] = []

@@ -12,7 +12,7 @@ import sys
 import yaml
 
 from pawkit.cli import main
-from pawkit.report import fmt_mean_std, mean_std
+from pawkit.experiments.report import fmt_mean_std, mean_std
 
 
 def sweep_file(tmp_path, **changes):
@@ -119,8 +119,8 @@ def test_dry_run_and_only(tmp_path, capsys):
 def test_report_draws_curves_from_the_results_file_alone(tmp_path):
     # Committed results files outlive their run folders: curves stored in a record are enough;
     # an old record with neither stored curves nor a metrics.jsonl is named, not silently dropped.
-    from pawkit.report import curves, write_report
-    from pawkit.sweep import load_sweep
+    from pawkit.experiments.report import curves, write_report
+    from pawkit.experiments.plan import load_sweep
 
     sweep_cfg = load_sweep(sweep_file(tmp_path, arms={"grpo": []}))
     out = tmp_path / "out"

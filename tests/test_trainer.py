@@ -5,15 +5,17 @@ import json
 import pytest
 import torch
 
-from pawkit import numbered, plugins
-from pawkit.batching import Sequence, forward, micro_batches
-from pawkit.checkpoint import complete_checkpoints
+from pawkit import plugins
+from pawkit.rollout import numbered
+from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.checkpoint import complete_checkpoints
 from pawkit.config import load_config
-from pawkit.envpool import make_env_pool
-from pawkit.evaluate import evaluate
-from pawkit.models import load_model
-from pawkit.rollout import Generator, run_rollout
-from pawkit.trainer import Trainer, train
+from pawkit.rollout.envpool import make_env_pool
+from pawkit.train.evaluate import evaluate
+from pawkit.train.models import load_model
+from pawkit.rollout.generate import Generator
+from pawkit.rollout.run import run_rollout
+from pawkit.train.trainer import Trainer, train
 
 TIMING = ("seconds", "tokens_per_second", "step_seconds", "peak_")  # measurements, not results
 
@@ -128,9 +130,9 @@ def test_wm_tokens_leave_action_logprobs_unchanged():
     cfg = load_config("gridnav")
     model, tokenizer = load_model(cfg.model)
     seqs = [
-        Sequence(tokenizer("go to")["input_ids"], tokenizer("north")["input_ids"] + [tokenizer.eos_token_id],
+        TrainingSequence(tokenizer("go to")["input_ids"], tokenizer("north")["input_ids"] + [tokenizer.eos_token_id],
                  tokenizer("\nNext observation:\nThe goal is 1 step east of you.")["input_ids"]),
-        Sequence(tokenizer("a longer prompt here")["input_ids"], tokenizer("west")["input_ids"], []),
+        TrainingSequence(tokenizer("a longer prompt here")["input_ids"], tokenizer("west")["input_ids"], []),
     ]
     with torch.no_grad():
         outs = {}

@@ -22,7 +22,7 @@ SPLITS = ("train", "valid_seen", "valid_unseen")
 
 
 def cache_root() -> Path:
-    """pawkit's cache (``PAWKIT_CACHE``); not imported from pawkit.models to keep torch out of workers."""
+    """pawkit's cache (``PAWKIT_CACHE``); not imported from pawkit.train.models to keep torch out of workers."""
     return Path(os.environ.get("PAWKIT_CACHE", Path.home() / ".cache" / "pawkit")) / "alfworld"
 
 

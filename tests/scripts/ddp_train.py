@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from pawkit.config import load_config
-from pawkit.distributed import Distributed
-from pawkit.trainer import Trainer, train
+from pawkit.train.distributed import Distributed
+from pawkit.train.trainer import Trainer, train
 
 out = Path(sys.argv[1])
 cfg = load_config("gridnav", overrides=[f"trainer.output_dir={out / 'run'}", *sys.argv[2:]])

@@ -17,7 +17,14 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
-from pawkit.sweep import RESULTS_FILE, SweepConfig, latest_records, metric_curve, read_metrics, read_results
+from pawkit.experiments.plan import SweepConfig
+from pawkit.experiments.results import (
+    RESULTS_FILE,
+    latest_records,
+    metric_curve,
+    read_metrics,
+    read_results,
+)
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
@@ -175,7 +182,7 @@ def write_report(sweep: SweepConfig) -> Path:
         f"# Sweep `{sweep.name}`: {sweep.env}",
         "",
         f"Seeds {sweep.seeds}; shared overrides: `{' '.join(sweep.overrides) or '(none)'}`; "
-        f"config files: {', '.join(f'`{c}`' for c in sweep.config) or f'(configs/<env>.yaml)'}; "
+        f"config files: {', '.join(f'`{c}`' for c in sweep.config) or '(configs/<env>.yaml)'}; "
         f"{sweep.threads} thread(s) per run, {sweep.parallel} run(s) at once.",
         "",
         markdown_table(rows) if rows else "_no results yet_",

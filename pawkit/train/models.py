@@ -164,7 +164,7 @@ def load_model(cfg: ModelConfig):
             )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    from pawkit.distributed import device_for
+    from pawkit.train.distributed import device_for
 
     model.to(device_for(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))
     return model, tokenizer

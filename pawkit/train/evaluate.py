@@ -12,14 +12,16 @@ from typing import Any
 import torch
 
 from pawkit import plugins
-from pawkit.batching import forward, micro_batches
 from pawkit.config import Config
-from pawkit.envpool import make_env_pool
-from pawkit.models import load_model
-from pawkit.paw import training_sequence
-from pawkit.play import Summary
 from pawkit.protocol import Env, Episode, UsageError
-from pawkit.rollout import Generator, RolloutBatch, StepSample, run_rollout
+from pawkit.rollout.envpool import make_env_pool
+from pawkit.rollout.generate import Generator
+from pawkit.rollout.play import Summary
+from pawkit.rollout.run import run_rollout
+from pawkit.rollout.samples import RolloutBatch, StepSample
+from pawkit.train.batching import forward, micro_batches
+from pawkit.train.models import load_model
+from pawkit.train.paw import training_sequence
 
 
 def play_split(env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int) -> RolloutBatch:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pawkit import numbered as numbered_actions
 from pawkit.protocol import Env, Observation
+from pawkit.rollout import numbered as numbered_actions
 
 FORMAT_INSTRUCTIONS = {
     "think_action": (

@@ -29,7 +29,13 @@ class RunLogger:
                 raise ValueError("trainer.tensorboard=true needs tensorboard: pip install 'pawkit[tensorboard]'") from None
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("train {task.fields[env]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -24,16 +24,19 @@ from typing import Any
 
 import torch
 
-from pawkit import __version__, checkpoint, plugins
-from pawkit.batching import Sequence, forward, micro_batches
+from pawkit import __version__, plugins
 from pawkit.config import Config, dump_config
-from pawkit.distributed import Distributed
-from pawkit.envpool import make_env_pool
-from pawkit.losses import low_var_kl, ppo_clip_loss
-from pawkit.models import load_model
-from pawkit.paw import drop_unweighted_targets, plan, training_sequence
-from pawkit.rollout import Generator, RolloutBatch, draw_tasks, run_rollout
+from pawkit.rollout.envpool import make_env_pool
+from pawkit.rollout.generate import Generator
+from pawkit.rollout.run import draw_tasks, run_rollout
+from pawkit.rollout.samples import RolloutBatch
 from pawkit.strategies import StepRows
+from pawkit.train import checkpoint
+from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.distributed import Distributed
+from pawkit.train.losses import low_var_kl, ppo_clip_loss
+from pawkit.train.models import load_model
+from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
 
 
 class TrainingStopped(RuntimeError):
@@ -149,7 +152,7 @@ class Trainer:
         tasks = draw_tasks(self.env, c.env.train_split, c.rollout.tasks_per_step, self.state.task_rng)
         return run_rollout(self.env, self.pool, self.generator, tasks, c.rollout.group_size, c.rollout, c.rollout.temperature)
 
-    def sequences(self, batch: RolloutBatch) -> list[Sequence]:
+    def sequences(self, batch: RolloutBatch) -> list[TrainingSequence]:
         paw = self.cfg.paw
         return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
 
@@ -168,7 +171,7 @@ class Trainer:
         return plugins.get("advantage_estimator", self.cfg.algorithm.name)(rows, self.cfg.algorithm).float()
 
     @torch.no_grad()
-    def old_logprobs(self, seqs: list[Sequence]):
+    def old_logprobs(self, seqs: list[TrainingSequence]):
         """Old and reference log-probs plus mean action entropy per row (actions only: cheaper)."""
         temp = self.cfg.rollout.temperature
         budget, pad, vocab = self.cfg.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)
@@ -203,7 +206,7 @@ class Trainer:
             return torch.autocast(device_type=next(self.model.parameters()).device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def paw_weights(self, batch: RolloutBatch, seqs: list[Sequence], entropy: torch.Tensor):
+    def paw_weights(self, batch: RolloutBatch, seqs: list[TrainingSequence], entropy: torch.Tensor):
         position = {g: i for i, g in enumerate(dict.fromkeys(s.group_id for s in batch.samples))}
         index = torch.tensor([position[s.group_id] for s in batch.samples], dtype=torch.long)
         returns: dict[str, list[float]] = {g: [] for g in position}
@@ -344,7 +347,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
-        from pawkit.evaluate import play_split, summarize
+        from pawkit.train.evaluate import play_split, summarize
 
         c = self.cfg
         slots = c.rollout.tasks_per_step * c.rollout.group_size
@@ -431,9 +434,9 @@ def write_run_info(config: Config, out: Path) -> None:
 
 def train(config: Config, resume: bool = False, show_progress: bool = True, on_step=None) -> list[dict[str, float]]:
     """Run ``trainer.steps`` steps (continuing from a checkpoint with ``resume``); returns the metrics."""
-    from pawkit.logging import RunLogger
-
     import transformers
+
+    from pawkit.train.runlog import RunLogger
 
     transformers.utils.logging.disable_progress_bar()
     trainer = Trainer(config, resume=resume)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
-from pawkit.losses import restrict_logits, token_logprobs_and_entropy
+from pawkit.train.losses import restrict_logits, token_logprobs_and_entropy
 
 
 @dataclass
-class Sequence:
+class TrainingSequence:
     prompt_ids: list[int]
     response_ids: list[int]
     wm_ids: list[int]
@@ -35,7 +35,7 @@ class MicroBatch:
     restrict: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (rows, cols, allowed bool [K, V])
 
 
-def micro_batches(seqs: list[Sequence], budget_tokens: int, pad_id: int, vocab: int, with_wm: bool = True) -> list[MicroBatch]:
+def micro_batches(seqs: list[TrainingSequence], budget_tokens: int, pad_id: int, vocab: int, with_wm: bool = True) -> list[MicroBatch]:
     """Group sequences of similar length so that rows × longest ≤ ``budget_tokens``."""
     order = sorted(range(len(seqs)), key=lambda i: _length(seqs[i], with_wm))
     groups: list[list[int]] = []
@@ -48,11 +48,11 @@ def micro_batches(seqs: list[Sequence], budget_tokens: int, pad_id: int, vocab: 
     return [_collate([seqs[i] for i in g], torch.tensor(g), pad_id, vocab, with_wm) for g in groups]
 
 
-def _length(seq: Sequence, with_wm: bool) -> int:
+def _length(seq: TrainingSequence, with_wm: bool) -> int:
     return len(seq) if with_wm else len(seq.prompt_ids) + len(seq.response_ids)
 
 
-def _collate(seqs: list[Sequence], index: torch.Tensor, pad_id: int, vocab: int, with_wm: bool) -> MicroBatch:
+def _collate(seqs: list[TrainingSequence], index: torch.Tensor, pad_id: int, vocab: int, with_wm: bool) -> MicroBatch:
     width = max(_length(s, with_wm) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(seqs), width), dtype=torch.long)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from pawkit.parsing import render_action
+from pawkit.rollout.parsing import render_action
 
 
 @dataclass

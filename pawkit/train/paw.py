@@ -9,14 +9,13 @@ balancer plugins named in the config. It never branches on their names.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
 
 from pawkit import plugins
-from pawkit.batching import Sequence
 from pawkit.config import PawConfig
+from pawkit.train.batching import TrainingSequence
 
 
 def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) -> list[int]:
@@ -27,13 +26,13 @@ def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) 
     return list(ids[: cfg.max_obs_tokens])
 
 
-def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True) -> Sequence:
+def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True) -> TrainingSequence:
     """One rollout step as the trainer (and the WM evaluation) sees it: prompt, response, o_{t+1}."""
     wm_ids = wm_target_ids(tokenizer, sample.next_observation_text, cfg) if with_wm else []
-    return Sequence(sample.prompt_ids, sample.response_ids, wm_ids, sample.allowed)
+    return TrainingSequence(sample.prompt_ids, sample.response_ids, wm_ids, sample.allowed)
 
 
-def drop_unweighted_targets(seqs: list[Sequence], weights: torch.Tensor) -> list[Sequence]:
+def drop_unweighted_targets(seqs: list[TrainingSequence], weights: torch.Tensor) -> list[TrainingSequence]:
     """Rows with WM weight 0 (not selected, or λ_g = 0) lose their WM tokens: same loss and
     metrics, shorter forward pass."""
     return [s if w > 0 else dataclasses.replace(s, wm_ids=[]) for s, w in zip(seqs, weights.tolist())]
@@ -86,8 +85,3 @@ def plan(
         g = group_index[rows]
         weights[rows] = lambdas[g] / (groups * per_group[g])
     return PawPlan(selected=selected, weights=weights, group_lambdas=lambdas)
-
-
-def keep_count(n: int, keep_ratio: float) -> int:
-    """⌈κ·N⌉, the number of transitions the built-in selectors keep."""
-    return min(n, math.ceil(keep_ratio * n - 1e-9))

@@ -35,7 +35,9 @@ class Distributed:
         self.rank = 0
         self.local_rank = 0
         if self.world > 1:
-            from accelerate import PartialState  # sets up the process group (gloo on CPU, nccl on GPU)
+            from accelerate import (
+                PartialState,  # sets up the process group (gloo on CPU, nccl on GPU)
+            )
 
             state = PartialState(cpu=not torch.cuda.is_available())
             self.rank, self.local_rank, self.world = state.process_index, state.local_process_index, state.num_processes

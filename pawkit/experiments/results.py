@@ -1,0 +1,89 @@
+"""Sweep results I/O, shared by the runner and the report: ``results.jsonl`` lines and a run's
+``metrics.jsonl`` curves. One line per finished run; the report reads the last line of each
+(arm, seed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.jsonl"
+
+
+# Kept per run in results.jsonl so the report can redraw learning curves after the run folders
+# are gone (results files get committed; run folders with checkpoints do not).
+CURVE_KEYS = ("eval/success_rate", "success_rate", "eval/mean_return", "mean_return")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a kill: ignore, the run will be redone
+                continue
+    return records
+
+
+def latest_records(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The last record of each (arm, seed)."""
+    return {(r["arm"], int(r["seed"])): r for r in records}
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """metrics.jsonl, one record per step (a resumed run re-logs steps after its checkpoint: last wins)."""
+    by_step: dict[int, dict[str, float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                m = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            by_step[int(m["step"])] = m
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def metric_curve(metrics: list[dict[str, float]], key: str) -> list[list]:
+    """[[step, value], ...] of ``key`` over the logged steps that have it."""
+    return [[int(m["step"]), m[key]] for m in metrics if key in m]
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """Final numbers of one finished run from its metrics.jsonl and eval_before_after.json."""
+    metrics = read_metrics(run_dir / "metrics.jsonl")
+    evals = [m for m in metrics if "eval/success_rate" in m]
+    last = metrics[-1] if metrics else {}
+    out: dict[str, Any] = {
+        "steps": int(last.get("step", 0)),
+        "final_eval_step": int(evals[-1]["step"]) if evals else None,
+        "final_eval_success": evals[-1]["eval/success_rate"] if evals else None,
+        "final_eval_return": evals[-1].get("eval/mean_return") if evals else None,
+        "final_train_success": last.get("success_rate"),
+        "final_train_return": last.get("mean_return"),
+        "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
+        "curves": {key: metric_curve(metrics, key) for key in CURVE_KEYS},
+    }
+    if evals and "eval/wm_token_accuracy" in evals[-1]:  # the trainer's own held-out eval measured it
+        out["wm_accuracy"] = evals[-1]["eval/wm_token_accuracy"]
+    before_after = run_dir / "eval_before_after.json"
+    if before_after.exists():
+        data = json.loads(before_after.read_text())
+        after, before = data.get("after") or {}, data.get("before") or {}
+        out["after_success"] = after.get("eval/success_rate")
+        out["after_return"] = after.get("eval/mean_return")
+        out["before_success"] = before.get("eval/success_rate")
+    # The headline numbers: the after-training eval when there is one, else the last periodic eval,
+    # else the last training batch.
+    out["final_success"] = _first(out.get("after_success"), out["final_eval_success"], out["final_train_success"])
+    out["final_return"] = _first(out.get("after_return"), out["final_eval_return"], out["final_train_return"])
+    return out
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

@@ -1,0 +1,55 @@
+"""What a rollout hands to training: one ``StepSample`` per env step, gathered in a ``RolloutBatch``.
+
+A sample holds the exact token ids the model saw and produced (never re-tokenised for the
+loss), plus what PaW (the next observation) and GiGPO (the anchor state) need later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pawkit.protocol import Episode
+
+
+@dataclass
+class StepSample:
+    group_id: str
+    traj_id: str
+    step_index: int
+    prompt_ids: list[int]
+    response_ids: list[int]
+    reward: float
+    invalid: bool
+    anchor: str
+    next_observation_text: str | None
+    allowed: list[list[int]] | None = None  # constrained decoding: allowed ids per response token
+    episode_return: float = 0.0
+
+
+@dataclass
+class RolloutBatch:
+    episodes: list[Episode]
+    samples: list[StepSample]
+    env_errors: int = 0
+    env_error_messages: list[str] = field(default_factory=list)
+    truncated_prompts: int = 0
+    env_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    generated_tokens: int = 0
+
+    def metrics(self) -> dict[str, float]:
+        kept = [e for e in self.episodes if e.end_reason != "env_error"]
+        n = max(len(kept), 1)
+        steps = sum(len(e.transitions) for e in kept)
+        return {
+            "success_rate": sum(e.success for e in kept) / n,
+            "mean_return": sum(e.return_ for e in kept) / n,
+            "mean_steps": steps / n,
+            "invalid_action_rate": sum(not t.action.valid for e in kept for t in e.transitions) / max(steps, 1),
+            "episodes": float(len(self.episodes)),
+            "env_errors": float(self.env_errors),
+            "truncated_prompts": float(self.truncated_prompts),
+            "env_seconds": self.env_seconds,
+            "generate_seconds": self.generate_seconds,
+            "generated_tokens": float(self.generated_tokens),
+        }
