@@ -134,7 +134,7 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
     """Per arm, mean over seeds with a min–max band: success (eval, training batch) and, when
     logged, mean return below it — where success is rare (WebShop) the return is what moves.
     None when nothing was logged or matplotlib is missing."""
-    try:
+    try:  # optional and slow to import: only when a report is drawn
         import matplotlib
 
         matplotlib.use("Agg")

@@ -14,6 +14,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
 from pawkit.experiments.plan import (
     Run,
     SweepConfig,
@@ -108,8 +117,6 @@ def _text(data: Any) -> str:
 
 def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool = False, console=None) -> int:
     """Run every missing run of the sweep; returns the number of failed runs."""
-    from rich.console import Console
-
     console = console or Console(stderr=True)
     out = Path(sweep.output_dir)
     results_path = out / RESULTS_FILE
@@ -121,7 +128,9 @@ def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool =
         f"parallel={sweep.parallel}, threads={sweep.threads} → {out}", soft_wrap=True, highlight=False,
     )
     if dry_run:
-        from pawkit.train.checkpoint import latest
+        from pawkit.train.checkpoint import (
+            latest,  # imports torch: not at `pawkit --help` time
+        )
 
         for i, run in enumerate(runs, 1):
             state = "done, skipped" if run.key in done else ("resume" if latest(run.run_dir) else "run")
@@ -185,14 +194,6 @@ def _fmt(value: Any) -> str:
 
 
 def _sweep_progress(console):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("running: {task.fields[running]}"), console=console,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from pawkit.rollout.parsing import render_action
+from pawkit.rollout.tokens import plain_ids
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ActionTrie:
     def build(cls, tokenizer, actions: Sequence[str], output_format: str) -> "ActionTrie":
         trie = cls()
         for action in dict.fromkeys(actions):
-            ids = tokenizer(render_action(action, output_format), add_special_tokens=False)["input_ids"]
+            ids = plain_ids(tokenizer, render_action(action, output_format))
             node = trie.root
             for token in [*ids, tokenizer.eos_token_id]:
                 node = node.setdefault(token, {})

@@ -9,6 +9,8 @@ env-agnostic: workers build their envs through the plugin registry by name.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -20,6 +22,7 @@ import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
+from pawkit import plugins
 from pawkit.protocol import Env, Observation, StepResult, Task
 
 ResetRequest = tuple[int, "Task | None", "int | None"]
@@ -110,8 +113,6 @@ class LocalEnvPool(EnvPool):
     """All slots in this process, run one after another (no timeout: a hung step hangs)."""
 
     def __init__(self, env_name: str, options: dict[str, Any], n_slots: int):
-        from pawkit import plugins
-
         factory = plugins.get("env", env_name)
         self.n_slots = n_slots
         self._slots = _Slots(lambda: factory(**options))
@@ -144,11 +145,8 @@ def _portable(exc: BaseException) -> BaseException:
 def _worker_main(conn, env_name: str, options: dict[str, Any], extra_plugins: list[tuple[str, Any]]) -> None:
     """Serve requests until told to stop or the parent goes away (EOF on the pipe)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from pawkit import plugins
-
     for name, plugin in extra_plugins:
         if isinstance(plugin, str):
-            import importlib
 
             plugin = importlib.import_module(plugin)
         if plugins.pm.get_plugin(name) is None:
@@ -184,10 +182,6 @@ def _worker_main(conn, env_name: str, options: dict[str, Any], extra_plugins: li
 
 def _programmatic_plugins() -> list[tuple[str, Any]]:
     """Plugins registered in code (not via entry points), in a form a spawned worker can load."""
-    import importlib.metadata
-
-    from pawkit import plugins
-
     plugins.load_plugins()
     from_entry_points = {ep.name for ep in importlib.metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)}
     found: list[tuple[str, Any]] = []
@@ -280,8 +274,6 @@ class ProcessEnvPool(EnvPool):
         step_timeout: float | None = None,
         reset_timeout: float | None = None,
     ):
-        from pawkit import plugins
-
         plugins.get("env", env_name)  # fail here, with the list of names, not in every worker
         self.n_slots = n_slots
         self.step_timeout = step_timeout

@@ -1,7 +1,18 @@
 """Training sequences built from rollout ids, token-budget micro-batches, and the one forward pass.
 
 A sequence is ``prompt ; response ; wm_target`` (the last part only with PaW). Masks are
-built from lengths, never from pad ids (SmolLM2's pad == eos).
+built from lengths, never from pad ids (SmolLM2's pad == eos). Token positions, for a prompt
+of P tokens, a response (action a_t) of R tokens and a WM target (delimiter + o_{t+1}) of W::
+
+    input ids    | p_0 … p_{P-1} | r_0 … r_{R-1} | w_0 … w_{W-1} | pad …
+    position     | 0   …   P-1   | P   … P+R-1   | P+R … P+R+W-1 |
+    logits at position t predict token t+1, so over the L-1 predicted positions:
+    action_mask  = [P-1, P+R-1)   → log π(r_k | p, r_<k): PPO / KL / entropy read these
+    wm_mask      = [P+R-1, P+R+W-1) → log p(w_k | p, r, w_<k): the world-model loss reads these
+    everything else (prompt predicting prompt, padding) is never projected onto the vocabulary
+
+Causal attention means the WM tokens after the response cannot change the action
+log-probs: the RL and WM losses come from ONE forward pass (PaW, ../shared/reference/paw.md).
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pawkit.rollout.generate import sampling_logits
 from pawkit.train.losses import restrict_logits, token_logprobs_and_entropy
 
 
@@ -85,11 +97,12 @@ class ForwardOut:
     wm_correct: torch.Tensor  # [B, L-1] argmax == target (only meaningful under wm_mask)
 
 
-def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1024) -> ForwardOut:
+def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1024, top_p: float = 1.0) -> ForwardOut:
     """ONE forward pass → log-probs and entropies for action tokens and WM targets alike.
 
-    Action positions use the sampling temperature (and the constrained restriction) so the
-    PPO ratio compares like with like; WM targets are scored at temperature 1. Only the
+    Action positions get exactly the sampler's transform — the constrained restriction, then
+    ``pawkit.rollout.generate.sampling_logits`` (temperature, top-p) — so the PPO ratio compares
+    like with like; WM targets are scored as the raw model (temperature 1, full vocabulary). Only the
     positions a loss reads are projected onto the vocabulary: prompts are most of every
     sequence, and their logits (and log-softmax, and its backward) were pure waste.
     """
@@ -97,15 +110,16 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     read = (mb.action_mask | mb.wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
     logits = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read)  # [N, V]
     targets = mb.input_ids[:, 1:].to(device)[read]
-    if temperature != 1.0:
-        scale = torch.where(mb.action_mask.to(device)[read], 1.0 / temperature, 1.0).unsqueeze(-1)
-        logits = logits * scale.to(logits.dtype)
     if mb.restrict is not None:
         rows, cols, allowed = (t.to(device) for t in mb.restrict)
         flat = torch.cumsum(read.flatten(), 0).view_as(read) - 1  # index of each read position in `logits`
         at = flat[rows, cols]
         logits = logits.clone()
         logits[at] = restrict_logits(logits[at], allowed)
+    if temperature != 1.0 or top_p < 1.0:
+        acting = mb.action_mask.to(device)[read]  # read positions that predict an action token
+        logits = logits.clone()
+        logits[acting] = sampling_logits(logits[acting], temperature, top_p)
     logprobs, entropy = token_logprobs_and_entropy(logits.float()[None], targets[None], chunk_size)
     wm = mb.wm_mask.to(device)[read]
     correct = torch.zeros_like(wm)

@@ -16,11 +16,15 @@ import os
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from pawkit.protocol import UsageError
 
 # Metrics that are totals over the batch (summed across processes); all others are averaged.
-SUMMED_METRICS = frozenset({"env_errors", "truncated_prompts", "generated_tokens", "action_tokens", "paw/wm_tokens", "episodes"})
+SUMMED_METRICS = frozenset({
+    "rollout/env_errors", "rollout/truncated_prompts", "perf/generated_tokens", "rollout/action_tokens", "paw/wm_tokens",
+    "rollout/episodes",
+})
 
 
 class Distributed:
@@ -54,8 +58,6 @@ class Distributed:
         """Start every process from rank 0's weights (a LoRA init draws random numbers)."""
         if not self.enabled:
             return
-        import torch.distributed as dist
-
         with torch.no_grad():
             for tensor in list(model.parameters()) + list(model.buffers()):
                 dist.broadcast(tensor.data, src=0)
@@ -64,8 +66,6 @@ class Distributed:
         """One flat all-reduce of every trainable gradient (missing gradients count as zero)."""
         if not self.enabled or not params:
             return
-        import torch.distributed as dist
-
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
@@ -90,8 +90,6 @@ class Distributed:
     def gather(self, obj: Any) -> list[Any]:
         if not self.enabled:
             return [obj]
-        import torch.distributed as dist
-
         out: list[Any] = [None] * self.world
         dist.all_gather_object(out, obj)
         return out
@@ -100,8 +98,6 @@ class Distributed:
         """Rank 0's value on every process (decisions such as 'stop now' must agree)."""
         if not self.enabled:
             return obj
-        import torch.distributed as dist
-
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
@@ -113,8 +109,6 @@ class Distributed:
 
     def barrier(self) -> None:
         if self.enabled:
-            import torch.distributed as dist
-
             dist.barrier()
 
 

