@@ -13,7 +13,7 @@ import random
 from typing import Any, Callable, Sequence
 
 from pawkit.hookspecs import hookimpl
-from pawkit.protocol import Env, Observation, StepResult, Task
+from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 
 MOVES: dict[str, tuple[int, int]] = {"north": (-1, 0), "south": (1, 0), "east": (0, 1), "west": (0, -1)}
 ACTIONS = list(MOVES)
@@ -80,8 +80,7 @@ class GridNavEnv(Env):
         self._done = True
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
+        check_split(self, split)
         return [
             Task(
                 id=f"{split}-{s[0]}{s[1]}-{g[0]}{g[1]}",

@@ -56,7 +56,7 @@ def child(args: argparse.Namespace) -> None:
     def update(seqs):
         advantages = torch.linspace(-1, 1, len(seqs))
         old, ref, _ = trainer.old_logprobs(seqs)
-        return trainer.update(seqs, advantages, old, ref, torch.zeros(len(seqs)))
+        return trainer.update(seqs, advantages, old, ref, torch.zeros(len(seqs))).result()
 
     update([TrainingSequence(ids(8), ids(8), [])])  # warm-up: kernels, AdamW state
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -69,7 +69,7 @@ def child(args: argparse.Namespace) -> None:
     seconds = min(times[1:] or times)
     params = sum(p.numel() for p in trainer.model.parameters())
     trainer.close()
-    print(json.dumps({"seconds": seconds, "rss_before_mb": base_rss, "params": params, "grad_norm": metrics["grad_norm"]}))
+    print(json.dumps({"seconds": seconds, "rss_before_mb": base_rss, "params": params, "grad_norm": metrics["loss/grad_norm"]}))
 
 
 def measure(model: str, budget: int, overrides: list[str], args: argparse.Namespace) -> dict:

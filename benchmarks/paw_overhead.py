@@ -108,7 +108,7 @@ def main() -> None:
             trainer = Trainer(load_config(args.env, overrides=[*base, f"paw.enabled={str(enabled).lower()}"]))
             if args.hidden:
                 bigger_model(trainer, args.hidden)
-            whole[enabled] = statistics.median(trainer.train_step()["step_seconds"] for _ in range(args.steps))
+            whole[enabled] = statistics.median(trainer.train_step()["perf/step_seconds"] for _ in range(args.steps))
             trainer.close()
         print(f"independent steps on/off (median of {args.steps}): {whole[True]:.3f}/{whole[False]:.3f} s = {whole[True] / whole[False]:.3f}")
 

@@ -1,35 +1,46 @@
 """The ``pawkit`` command line: envs | plugins | config | play | train | eval | sweep | version.
 
 Mistakes a user can fix (config keys, env or plugin names, paths) print one line and exit 2;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. The training stack (torch) is imported inside the
+commands that need it, so ``pawkit envs``, ``plugins`` and ``config`` start in half a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from dataclasses import asdict
 from typing import Any, Callable
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
 from pawkit import __version__
-from pawkit.config import dump_config, load_config
-from pawkit.plugins import HOOKS, broken_plugins, pm, registry
-from pawkit.protocol import UsageError
+from pawkit.config import dump_config, explain, load_config
+from pawkit.experiments.sweep import add_command as add_sweep_command
+from pawkit.plugins import HOOKS, broken_plugins, load_plugins, pm, registry
+from pawkit.protocol import UsageError, check_split
+from pawkit.rollout.play import POLICIES, Summary, play_episode
 
 USER_ERRORS: tuple[type[BaseException], ...] = (UsageError,)  # ConfigError, PluginError, adapters' data errors
 
 
 def _console():
-    from rich.console import Console
-
     return Console()
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.table import Table
-
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
@@ -73,7 +84,23 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     config = load_config(args.env, args.config, args.overrides)
-    print(dump_config(config), end="")
+    if not args.explain:
+        print(dump_config(config), end="")
+        return 0
+    rows = explain(config)
+    if sys.stdout.isatty():
+        table = Table(title=f"pawkit config ({config.env.name})")
+        table.add_column("key", no_wrap=True)
+        table.add_column("value", max_width=32, overflow="fold")
+        table.add_column("description")
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))  # Text: no rich markup in "[...]" values
+        _console().print(table)
+    else:  # one line per key, columns aligned: for grep, less and pipes
+        key_width = max(len(key) for key, _, _ in rows)
+        value_width = min(max(len(value) for _, value, _ in rows), 24)
+        for key, value, description in rows:
+            print(f"{key:<{key_width}}  {value:<{value_width}}  {description}")
     return 0
 
 
@@ -90,8 +117,6 @@ def make_env(name: str, options: dict[str, Any]):
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from pawkit.rollout.play import POLICIES, Summary, play_episode
-
     config = load_config(args.env, args.config, args.overrides)
     if args.policy not in POLICIES:
         raise UsageError(f"unknown policy {args.policy!r}; choose from {', '.join(POLICIES)}")
@@ -100,8 +125,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     with make_env(config.env.name, config.env.options) as env:
         if args.policy == "expert" and not env.has_expert:
             raise UsageError(f"environment {env.name!r} has no expert policy; use --policy random or human")
-        if args.split not in env.splits:
-            raise UsageError(f"unknown split {args.split!r} for {env.name}; choose from {', '.join(env.splits)}")
+        check_split(env, args.split)
         tasks = list(env.tasks(args.split))
         max_steps = config.rollout.max_steps or env.max_steps
         progress = _progress(args.json or args.policy == "human")
@@ -123,21 +147,16 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def _progress(disabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=disabled
     )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pawkit.train.trainer import TrainingStopped, train
+    from pawkit.train.trainer import (  # torch: only for the commands that train
+        TrainingStopped,
+        train,
+    )
 
     config = load_config(args.env, args.config, args.overrides)
     registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
@@ -150,7 +169,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pawkit.train.evaluate import evaluate
+    from pawkit.train.evaluate import (
+        evaluate,  # torch: only for the commands that train
+    )
 
     overrides = list(args.overrides) + [f"model.name={args.model}"]
     config = load_config(args.env, args.config, overrides)
@@ -189,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the resolved config")
     show.set_defaults(func=cmd_config_show)
     env_args(show)
+    show.add_argument("--explain", action="store_true", help="a table of every key, its value and its description")
 
     play = command("play", cmd_play, "play episodes with a human, random or expert policy")
     env_args(play)
@@ -209,8 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=32)
     ev.add_argument("--split", default=None)
     ev.add_argument("--json", action="store_true")
-
-    from pawkit.experiments.sweep import add_command as add_sweep_command
 
     add_sweep_command(sub)
     pm.hook.register_commands(subparsers=sub)
@@ -238,8 +258,6 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:  # PEFT asks transformers for a deprecated property on every LoRA load
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
-        from pawkit.plugins import load_plugins
-
         load_plugins()
         args = parse(build_parser(), argv)
         return int(args.func(args) or 0)
@@ -252,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pawkit config show | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,12 +2,18 @@
 
 Every problem (unknown key, bad value, bad file) becomes a ``ConfigError`` whose message has
 one line per problem naming the key, so the CLI can print it and exit 2 without a traceback.
+Every field carries a one-line ``description`` (symbol, unit, source); ``pawkit config show
+--explain`` prints them and ``python -m pawkit.config --reference > docs/config-reference.md``
+regenerates the reference page from them.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,48 +43,56 @@ class _Section(BaseModel):
 
 
 class EnvConfig(_Section):
-    name: str = "gridnav"
-    options: dict[str, Any] = Field(default_factory=dict, description="passed to the env factory")
-    train_split: str = "train"
-    eval_split: str = "train"
+    """The environment: which one, its options and the task splits."""
+
+    name: str = Field("gridnav", description="registered environment (`pawkit envs`); `--env` sets it")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the env's constructor (adapter-specific, e.g. data_dir); files and overrides merge it key by key")
+    train_split: str = Field("train", description="split the training tasks are drawn from")
+    eval_split: str = Field("train", description="split of trainer.eval_every / eval_before_after evaluations and the default of `pawkit eval`")
 
 
 class LoraConfig(_Section):
-    enabled: bool = False
-    r: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0, le=1)
-    target_modules: list[str] | str = "all-linear"
+    """Low-rank adapters (PEFT LoRA) instead of full fine-tuning."""
+
+    enabled: bool = Field(False, description="train LoRA adapters only; the KL reference is then the base model with the adapter disabled (no second copy)")
+    r: int = Field(8, ge=1, description="r: rank of each LoRA update matrix")
+    alpha: int = Field(16, ge=1, description="α: LoRA scaling; the update is multiplied by α/r")
+    dropout: float = Field(0.0, ge=0, le=1, description="dropout probability on the LoRA input (0–1)")
+    target_modules: list[str] | str = Field("all-linear", description="module names to adapt, or PEFT's \"all-linear\" (every linear layer except the output head)")
 
 
 class ModelConfig(_Section):
-    name: str = "tiny"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """The policy model (which is also the world model) and where it runs."""
+
+    name: str = Field("tiny", description="built-in name (tiny, smollm2-135m), Hugging Face id, or local model/checkpoint folder")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in")
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: less memory, more compute")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto = this process's GPU (cuda:LOCAL_RANK) when there is one, else cpu")
 
 
 class RolloutConfig(_Section):
-    group_size: int = Field(8, ge=1)
-    tasks_per_step: int = Field(16, ge=1)
-    max_steps: int | None = Field(None, ge=1, description="per-episode turn limit; None = env default")
-    history_length: int = Field(2, ge=0)
-    max_new_tokens: int = Field(512, ge=1)
-    max_prompt_tokens: int = Field(4096, ge=16)
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    eval_temperature: float = Field(0.4, ge=0)
-    output_format: Literal["think_action", "action", "plain"] = "think_action"
-    prompt_style: Literal["verl", "compact"] = "verl"
-    constrained: bool = False
+    """How episodes are played: group sizes, prompts, sampling, reply format, env workers."""
+
+    group_size: int = Field(8, ge=1, description="G: episodes per task, all reset to the same state; a GRPO/GiGPO/RLOO group (episodes)")
+    tasks_per_step: int = Field(16, ge=1, description="tasks drawn per training step; a step plays tasks_per_step × group_size episodes (tasks)")
+    max_steps: int | None = Field(None, ge=1, description="per-episode turn limit (turns); null = the env's own max_steps")
+    history_length: int = Field(2, ge=0, description="most recent (observation, action) pairs shown in the prompt, as verl-agent's history_length (pairs)")
+    max_new_tokens: int = Field(512, ge=1, description="longest reply the model may generate per turn (tokens)")
+    max_prompt_tokens: int = Field(4096, ge=16, description="longest prompt of one turn (tokens); a longer one is shortened and counted in rollout/truncated_prompts")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of training rollouts; the update's action log-probs use the same temperature")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling: keep the smallest token set with this much probability (0–1]; 1 = off; ignored when greedy")
+    eval_temperature: float = Field(0.4, ge=0, description="sampling temperature of evaluations (trainer evals and `pawkit eval`); 0 = greedy")
+    output_format: Literal["think_action", "action", "plain"] = Field("think_action", description="reply format: <think>…</think><action>…</action> (verl-agent), <action>…</action> only, or the bare command")
+    prompt_style: Literal["verl", "compact"] = Field("verl", description="verl = verl-agent's prompt templates; compact = task, history and observation only (tiny models)")
+    constrained: bool = Field(False, description="decode only admissible replies (token trie over the action list); the prompt then omits the list; needs output_format action or plain")
     numbered_actions: bool = Field(False, description="list admissible actions as 1..N and reply with a number (tiny models, long action strings)")
-    invalid_penalty: float = 0.1
-    chat_template: bool = True
-    fallback_chars: int = Field(30, ge=1, description="reply tail sent to the env when tags are missing")
-    generation_batch_size: int = Field(64, ge=1)
+    invalid_penalty: float = Field(0.1, description="subtracted from the score of each step whose action was invalid, that step only (verl-agent's invalid_action_penalty_coef; reward units)")
+    chat_template: bool = Field(True, description="wrap each prompt in the tokenizer's chat template, when it has one")
+    fallback_chars: int = Field(30, ge=1, description="a reply without one <action>…</action> block is sent to the env as this many of its characters, marked invalid (characters)")
+    generation_batch_size: int = Field(64, ge=1, description="most prompts per generate call; more active episodes are generated in several calls (sequences)")
     num_workers: int = Field(0, ge=0, description="env worker processes; 0 = in-process")
-    step_timeout: float | None = Field(None, gt=0, description="seconds before a hung env step is abandoned")
+    step_timeout: float | None = Field(None, gt=0, description="seconds a worker may take over one round of env steps (or resets) before it is restarted and its episodes count as env errors; num_workers > 0 only; null = wait")
 
     @model_validator(mode="after")
     def _constrained_needs_action_format(self):
@@ -88,55 +102,63 @@ class RolloutConfig(_Section):
 
 
 class AlgorithmConfig(_Section):
-    name: str = "grpo"
-    gamma: float = Field(0.95, ge=0, le=1)
-    norm_by_std: bool = True
-    gigpo_mode: Literal["mean_norm", "mean_std_norm"] = "mean_std_norm"
-    step_advantage_weight: float = 1.0
-    clip_low: float = Field(0.2, ge=0)
-    clip_high: float = Field(0.2, ge=0)
-    clip_ratio_c: float = Field(3.0, gt=1)
-    kl_coef: float = Field(0.01, ge=0)
-    entropy_coef: float = Field(0.0, ge=0)
-    ppo_epochs: int = Field(1, ge=1)
+    """The RL algorithm: advantage estimator and the PPO-clip loss on action tokens."""
+
+    name: str = Field("grpo", description="advantage estimator plugin: grpo, gigpo or rloo (`pawkit plugins`)")
+    gamma: float = Field(0.95, ge=0, le=1, description="γ: discount of GiGPO's step returns R_t = r_t + γ·R_{t+1} (GiGPO Eq. 5); grpo and rloo ignore it (0–1)")
+    norm_by_std: bool = Field(True, description="grpo: divide the group-centred score by the group std; false = mean-only, as Dr GRPO (verl's norm_adv_by_std_in_grpo)")
+    gigpo_mode: Literal["mean_norm", "mean_std_norm"] = Field("mean_std_norm", description="gigpo normalisation of both advantages: (x − mean)/(std + ε), or x − mean (GiGPO's F_norm = 1)")
+    step_advantage_weight: float = Field(1.0, description="ω: weight of GiGPO's step advantage, A = A^E + ω·A^S (GiGPO Eq. 8)")
+    clip_low: float = Field(0.2, ge=0, description="ε_low of PPO-clip: ratio lower bound 1 − ε_low")
+    clip_high: float = Field(0.2, ge=0, description="ε_high of PPO-clip: ratio upper bound 1 + ε_high (> ε_low = DAPO's clip-higher)")
+    clip_ratio_c: float = Field(3.0, gt=1, description="c of dual-clip PPO (verl): for A < 0 the token loss is capped at −A·c (> 1)")
+    kl_coef: float = Field(0.01, ge=0, description="β: weight of the k3 KL to the reference (initial) policy, token-mean over action tokens (verl's low_var_kl); 0 = no reference model")
+    entropy_coef: float = Field(0.0, ge=0, description="weight of the entropy bonus (subtracted from the loss), token-mean over action tokens")
+    ppo_epochs: int = Field(1, ge=1, description="passes over each rollout batch, one optimizer step each; with 1 the PPO ratio is exactly 1 and the clip never acts")
 
 
 class PawConfig(_Section):
-    enabled: bool = False
-    selector: str = "entropy"
-    wm_loss: str = "cmae"
-    balancer: str = "reward_adaptive"
-    lambda0: float = 0.05
-    rho: float = Field(0.2, ge=0, le=1)
-    keep_ratio: float = Field(0.75, ge=0, le=1)
-    max_obs_tokens: int = Field(256, ge=1)
-    delimiter: str = "\nNext observation:\n"
+    """PaW: the world-model loss on next-observation tokens, and which steps get it with what weight."""
+
+    enabled: bool = Field(False, description="add PaW's world-model loss on o_{t+1} tokens; false = plain RL")
+    selector: str = Field("entropy", description="which eligible transitions get a WM loss: entropy (top κ by mean action-token entropy, PaW), all, random, low_entropy")
+    wm_loss: str = Field("cmae", description="WM loss per target token: cmae (PaW's clipped MAE), ce (cross-entropy, ECHO-style), mae (no clip)")
+    balancer: str = Field("reward_adaptive", description="per-group WM weight λ_g: reward_adaptive (PaW), fixed (λ_g = λ0), none (λ_g = 0)")
+    lambda0: float = Field(0.05, description="λ0: base weight of the WM loss; λ_g = λ0·(1 − R̄_g/R_max) (reward_adaptive, PaW) or λ0 (fixed)")
+    rho: float = Field(0.2, ge=0, le=1, description="ρ: clipped-MAE threshold: a WM target token with probability p > ρ gets no loss or gradient (PaW; cmae only; per-token probability at temperature 1, 0–1)")
+    keep_ratio: float = Field(0.75, ge=0, le=1, description="κ: fraction of eligible transitions the selector keeps, ⌈κ·N⌉ of the batch's N (PaW; selector all ignores it; 0–1)")
+    max_obs_tokens: int = Field(256, ge=1, description="WM target length limit: delimiter + o_{t+1} is cut to this many tokens (tokens)")
+    delimiter: str = Field("\nNext observation:\n", description="text between the reply a_t and o_{t+1}; its tokens are WM targets too and count toward max_obs_tokens")
 
 
 class TrainerConfig(_Section):
-    steps: int = Field(100, ge=0)
-    output_dir: str = "runs/default"
-    lr: float = Field(1e-6, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
-    micro_batch_tokens: int = Field(8192, ge=16)
-    bf16: bool = False
-    save_every: int = Field(10, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    eval_every: int = Field(0, ge=0)
-    eval_episodes: int = Field(32, ge=1)
+    """The training loop: steps, optimizer, memory, checkpoints, evaluation, logging, stop rules."""
+
+    steps: int = Field(100, ge=0, description="training steps (one rollout batch + update each), counted across resumes")
+    output_dir: str = Field("runs/default", description="run folder: run.json, metrics.jsonl, checkpoints/, trajectories/, env_errors.log")
+    lr: float = Field(1e-6, gt=0, description="learning rate (AdamW), per optimizer step; the peak when a schedule or warmup applies")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's decoupled weight decay")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="lr multiplier after warmup: constant 1, or linear/cosine decay to 0 at trainer.steps")
+    warmup_steps: int = Field(0, ge=0, description="linear lr warmup from lr/warmup_steps to lr (scheduler steps, one per optimizer step)")
+    grad_clip: float = Field(1.0, gt=0, description="clip the global gradient L2 norm to this before each optimizer step")
+    micro_batch_tokens: int = Field(8192, ge=16, description="padded tokens per forward pass (rows × longest row; a longer row goes alone); a memory knob, the loss is the same (tokens)")
+    bf16: bool = Field(False, description="run the training forward passes under bfloat16 autocast (weights keep model.dtype)")
+    save_every: int = Field(10, ge=1, description="write a checkpoint every this many steps, and after the last (steps)")
+    keep_checkpoints: int = Field(2, ge=1, description="complete checkpoints kept in output_dir/checkpoints; older ones are deleted")
+    eval_every: int = Field(0, ge=0, description="evaluate on env.eval_split every this many steps at rollout.eval_temperature (steps); 0 = never")
+    eval_episodes: int = Field(32, ge=1, description="episodes per trainer evaluation (episodes)")
     eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
-    early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once greedy eval success (training-batch success if eval_every=0) reaches this")
-    dump_trajectories_every: int = Field(10, ge=0)
-    tensorboard: bool = False
-    max_env_error_rate: float = Field(0.5, ge=0, le=1)
+    early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once eval success rate (training-batch success if eval_every=0) reaches this (0–1); null = never")
+    dump_trajectories_every: int = Field(10, ge=0, description="write that step's episodes to output_dir/trajectories/step-N.jsonl every this many steps (steps); 0 = never")
+    tensorboard: bool = Field(False, description="also log metrics to output_dir/tensorboard (needs pawkit[tensorboard])")
+    max_env_error_rate: float = Field(0.5, ge=0, le=1, description="stop when more than this fraction of a step's episodes hit env errors (0–1)")
     max_nonfinite_in_a_row: int = Field(3, ge=1, description="stop after this many skipped (NaN/inf) updates in a row")
 
 
 class Config(_Section):
-    seed: int = 0
+    """A whole run."""
+
+    seed: int = Field(0, description="random seed of Python, torch and numpy, of task draws and of the PaW selector")
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
@@ -187,6 +209,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``: sections merge recursively, but ``env.options`` only one level
+    deep (an option whose value is a mapping is replaced whole: it belongs to the adapter)."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
@@ -249,3 +273,95 @@ def load_config(
 
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+# --- the fields, described: `config show --explain` and docs/config-reference.md ---------------
+def leaf_fields(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, type[BaseModel], Any]]:
+    """(dotted key, owning section, pydantic FieldInfo) of every leaf field, in declaration order."""
+    out = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            out.extend(leaf_fields(info.annotation, f"{prefix}{name}."))
+        else:
+            out.append((prefix + name, model, info))
+    return out
+
+
+def explain(config: Config) -> list[tuple[str, str, str]]:
+    """(dotted key, value as JSON/YAML, description) for every leaf of ``config``."""
+    data = config.model_dump(mode="json")
+    rows = []
+    for key, _, info in leaf_fields():
+        value: Any = data
+        for part in key.split("."):
+            value = value[part]
+        rows.append((key, json.dumps(value, ensure_ascii=False), info.description or ""))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(json.dumps(a) for a in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if origin is not None:
+        return str(annotation).replace("typing.", "")
+    return annotation.__name__
+
+
+def _constraints(info: Any) -> list[str]:
+    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    out = []
+    for item in info.metadata:
+        for attr, symbol in symbols.items():
+            if getattr(item, attr, None) is not None:
+                out.append(f"{symbol} {getattr(item, attr)}")
+        if getattr(item, "pattern", None):
+            out.append(f"matches `{item.pattern}`")
+    return out
+
+
+def _cell(text: str, html: bool = False) -> str:
+    """A markdown table cell; ``html`` text (not code) also escapes ``<`` so ``<think>`` shows."""
+    text = text.replace("|", "\\|")
+    return text.replace("<", "&lt;") if html else text
+
+
+def reference_markdown() -> str:
+    """docs/config-reference.md: every key with its default, type, constraints and description."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated from the field descriptions in pawkit/config.py; do not edit by hand.",
+        "     Regenerate: python -m pawkit.config --reference > docs/config-reference.md -->",
+        "",
+        "Every key of a run's config, grouped by section. Set one in a YAML file (`configs/<env>.yaml`,",
+        "`--config FILE`) or on the command line as a dotted override (`paw.rho=0.3`); later wins.",
+        "`pawkit config show --env ENV --explain` prints the resolved value of every key next to its description.",
+        "Symbols follow [paw.md](paw.md) (PaW) and the GiGPO and PPO papers.",
+    ]
+    sections: dict[str, list[tuple[str, Any]]] = {}
+    owners: dict[str, type[BaseModel]] = {}
+    for key, owner, info in leaf_fields():
+        section = key.rpartition(".")[0]
+        sections.setdefault(section, []).append((key, info))
+        owners[section] = owner
+    for section, fields in sections.items():
+        doc = (owners[section].__doc__ or "").strip().splitlines()[0]
+        lines += ["", f"## {section or 'top level'}", "", doc, "", "| key | default | type | description |", "|---|---|---|---|"]
+        for key, info in fields:
+            default = info.get_default(call_default_factory=True)
+            kind = ", ".join([f"`{_type_name(info.annotation)}`", *_constraints(info)])
+            lines.append(
+                f"| `{key}` | `{_cell(json.dumps(default, ensure_ascii=False))}` | {_cell(kind)} | {_cell(info.description or '', html=True)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--reference"]:
+        sys.exit("usage: python -m pawkit.config --reference > docs/config-reference.md")
+    sys.stdout.write(reference_markdown())

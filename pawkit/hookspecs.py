@@ -1,8 +1,14 @@
 """The extension points of pawkit (pluggy hook specifications).
 
-Every hook receives a ``register`` callable; a plugin calls it once per thing it provides.
-Built-in adapters and strategies use exactly these hooks, through the ``pawkit`` entry-point
-group, like any third-party package would.
+Every hook receives a ``register`` callable; a plugin calls it once per thing it provides,
+with the object itself or a lazy ``"module:attr"`` string (imported on first use; pass
+``description=`` then, since the docstring cannot be read without importing). Built-in adapters
+and strategies use exactly these hooks, through the ``pawkit`` entry-point group, like any
+third-party package would.
+
+Arguments are opt-in (pluggy's rule): an implementation declares only the arguments it uses,
+so a spec may gain arguments later without breaking installed plugins. An implementation whose
+name matches no spec here (a typo) makes its plugin broken, listed by ``pawkit plugins``.
 """
 
 from pluggy import HookimplMarker, HookspecMarker
@@ -15,8 +21,10 @@ hookimpl = HookimplMarker("pawkit")
 def register_envs(register):
     """register(name, factory, *, description="", check=None).
 
-    ``factory(**options) -> pawkit.protocol.Env``; ``check() -> str | None`` returns a short
-    reason the env cannot run here (e.g. "needs java"), or None when it is ready.
+    ``factory(**options) -> pawkit.protocol.Env`` (or its ``"module:attr"`` string);
+    ``check() -> str | None`` returns a short reason the env cannot run here (e.g. "needs
+    java"), or None when it is ready; it runs for every ``pawkit envs``, so it must be cheap
+    (``importlib.util.find_spec``, not an import).
     """
 
 

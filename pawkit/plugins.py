@@ -1,10 +1,15 @@
-"""Plugin manager and the named registries built from the hooks in ``pawkit.hookspecs``."""
+"""Plugin manager and the named registries built from the hooks in ``pawkit.hookspecs``.
+
+A plugin may register a real object or a lazy ``"module:attr"`` string; a string is imported
+on first use (``Registered.obj``), so listing what is installed (``pawkit envs``,
+``pawkit plugins``) imports no strategy or env code, and no torch.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.metadata
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import pluggy
@@ -25,16 +30,41 @@ HOOKS = {
 
 
 class PluginError(UsageError):
-    """A name problem a user can fix: unknown name, duplicate registration."""
+    """A name problem a user can fix: unknown name, duplicate registration, unloadable plugin."""
 
 
-@dataclass(frozen=True)
+_UNSET = object()
+
+
 class Registered:
-    name: str
-    obj: Any
-    plugin: str
-    description: str = ""
-    check: Callable[[], str | None] | None = None
+    """One registered name. ``obj`` is the object itself, imported on first access when the
+    plugin registered a lazy ``"module:attr"`` string (then cached)."""
+
+    __slots__ = ("name", "plugin", "description", "check", "kind", "_ref", "_obj")
+
+    def __init__(
+        self,
+        name: str,
+        obj: Any,
+        plugin: str,
+        description: str = "",
+        check: Callable[[], str | None] | None = None,
+        kind: str = "",
+    ) -> None:
+        self.name, self.plugin, self.description, self.check, self.kind = name, plugin, description, check, kind
+        self._ref = obj
+        self._obj = _UNSET if isinstance(obj, str) else obj
+
+    @property
+    def target(self) -> str | None:
+        """The lazy ``"module:attr"`` string this was registered as, or None for a real object."""
+        return self._ref if isinstance(self._ref, str) else None
+
+    @property
+    def obj(self) -> Any:
+        if self._obj is _UNSET:
+            self._obj = resolve(self._ref, f"{self.kind or 'entry'} {self.name!r} of plugin {self.plugin!r}")
+        return self._obj
 
     def status(self) -> str:
         if self.check is None:
@@ -45,11 +75,29 @@ class Registered:
             problem = f"check failed: {exc}"
         return problem or "ready"
 
+    def __repr__(self) -> str:
+        return f"Registered(name={self.name!r}, obj={self._ref!r}, plugin={self.plugin!r})"
 
-@dataclass
+
+def resolve(target: str, what: str) -> Any:
+    """Import ``"package.module:attr.sub"``; any failure is one PluginError line naming ``what``."""
+    module_name, sep, attr = target.partition(":")
+    try:
+        if not (sep and module_name and attr):
+            raise ValueError("not a 'module:attr' reference")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise PluginError(f"cannot load {what} from {target!r}: {reason}") from exc
+    return obj
+
+
 class Registry:
-    kind: str
-    items: dict[str, Registered] = field(default_factory=dict)
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.items: dict[str, Registered] = {}
 
     def add(self, entry: Registered) -> None:
         if entry.name in self.items:
@@ -61,6 +109,7 @@ class Registry:
         self.items[entry.name] = entry
 
     def get(self, name: str) -> Registered:
+        """The entry (its ``.obj`` imports a lazy one); an unknown name lists the choices."""
         try:
             return self.items[name]
         except KeyError:
@@ -84,15 +133,47 @@ pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
 pm.add_hookspecs(hookspecs)
 _loaded = False
 _registries: dict[str, Registry] = {}
-# entry-point name -> one-line reason it could not be loaded (shown by `pawkit plugins`).
+# plugin name -> one-line reason it could not be loaded (shown by `pawkit plugins`).
 broken_plugins: dict[str, str] = {}
+
+
+def _unknown_hooks(plugin: object) -> list[str]:
+    """Names of ``plugin``'s hook implementations that match no hookspec (typos)."""
+    return sorted(
+        name
+        for name, caller in vars(pm.hook).items()
+        if not name.startswith("_")
+        and not caller.has_spec()
+        and any(impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls())
+    )
+
+
+def _drop_invalid_plugins() -> list[str]:
+    """``pm.check_pending()`` until clean: each plugin with an unknown hook is unregistered and
+    recorded in ``broken_plugins``. Returns the names dropped."""
+    dropped = []
+    while True:
+        try:
+            pm.check_pending()
+            return dropped
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            unknown = _unknown_hooks(exc.plugin)
+            specs = [n for n, caller in vars(pm.hook).items() if not n.startswith("_") and caller.has_spec()]
+            hints = [f"did you mean {m[0]!r}?" for h in unknown if (m := difflib.get_close_matches(h, specs, n=1))]
+            hint = f" ({'; '.join(hints)})" if hints else ""
+            listed = ", ".join(repr(h) for h in unknown) or str(exc)
+            broken_plugins[name] = f"unknown hook {listed}{hint}; the plugin was not loaded"
+            pm.unregister(exc.plugin)
+            dropped.append(name)
 
 
 def load_plugins() -> None:
     """Load every plugin installed under the ``pawkit`` entry-point group (once).
 
-    A plugin that fails to import is recorded in ``broken_plugins`` instead of taking every
-    other plugin down with it.
+    A plugin that fails to import, or implements a hook that ``pawkit.hookspecs`` does not
+    declare (a typo), is recorded in ``broken_plugins`` instead of taking every other plugin
+    down with it.
     """
     global _loaded
     if _loaded:
@@ -105,19 +186,37 @@ def load_plugins() -> None:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:
             broken_plugins[ep.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    _drop_invalid_plugins()
+    _registries.clear()
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
-    """Register a module or object with ``@hookimpl`` functions (notebooks, tests)."""
+    """Register a module or object with ``@hookimpl`` functions (notebooks, tests).
+
+    An invalid plugin (e.g. a misspelt hook name) is recorded in ``broken_plugins``, left
+    unregistered, and reported as a PluginError.
+    """
     load_plugins()
-    plugin_name = pm.register(plugin, name=name)
+    try:
+        plugin_name = pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc).splitlines()[0]) from exc
     _registries.clear()
+    if plugin_name in _drop_invalid_plugins():
+        raise PluginError(f"plugin {plugin_name!r}: {broken_plugins[plugin_name]}")
+    broken_plugins.pop(plugin_name, None)
     return plugin_name
 
 
 def unregister_plugin(name: str) -> None:
     pm.unregister(name=name)
     _registries.clear()
+
+
+def call_hookimpl(impl: pluggy.HookImpl, **available: Any) -> Any:
+    """Call one hook implementation with the arguments it declares (pluggy's opt-in rule), so a
+    hookspec can gain arguments without breaking plugins written against the older one."""
+    return impl.function(**{arg: available[arg] for arg in impl.argnames})
 
 
 def registry(kind: str) -> Registry:
@@ -130,14 +229,16 @@ def registry(kind: str) -> Registry:
         for impl in getattr(pm.hook, HOOKS[kind]).get_hookimpls():
 
             def register(name: str, obj: Any, *, description: str = "", check=None, _plugin=impl.plugin_name):
-                doc = description or (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
-                reg.add(Registered(name=name, obj=obj, plugin=_plugin, description=doc, check=check))
+                if not description and not isinstance(obj, str):
+                    description = (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+                reg.add(Registered(name, obj, _plugin, description=description, check=check, kind=kind))
 
-            impl.function(register=register)
+            call_hookimpl(impl, register=register)
         _registries[kind] = reg
     return _registries[kind]
 
 
 def get(kind: str, name: str) -> Any:
-    """The registered object; an unknown name raises PluginError listing the choices."""
+    """The registered object (imported now if it was registered lazily); an unknown name
+    raises PluginError listing the choices."""
     return registry(kind).get(name).obj

@@ -120,8 +120,7 @@ class Env(ABC):
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
         """The tasks of a split; envs with seeded procedural tasks may list a window of seeds."""
-        if split not in self.splits:
-            raise UsageError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
+        check_split(self, split)
         return [Task(id=f"seed-{i}", split=split, seed=i) for i in range(100)]
 
     @property
@@ -157,3 +156,13 @@ class Env(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_split(env: Env, split: str) -> None:
+    """A ``UsageError`` naming the env's splits unless ``split`` is one of them.
+
+    The one copy of the check: ``Env.tasks``, ``pawkit play`` and evaluation call it, and an
+    adapter's own ``tasks`` should too (before it touches any data).
+    """
+    if split not in env.splits:
+        raise UsageError(f"unknown split {split!r} for {env.name}; choose from {', '.join(env.splits)}")

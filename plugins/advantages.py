@@ -15,7 +15,6 @@ from typing import Hashable, Iterable
 import torch
 
 from pawkit.config import AlgorithmConfig
-from pawkit.hookspecs import hookimpl
 from pawkit.strategies import StepRows
 
 EPS = 1e-6
@@ -104,10 +103,3 @@ def rloo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
         if n > 1:
             out[idx] = n / (n - 1) * (scores[idx] - scores[idx].mean())
     return out.float()
-
-
-@hookimpl
-def register_advantage_estimators(register):
-    register("grpo", grpo)
-    register("gigpo", gigpo)
-    register("rloo", rloo)

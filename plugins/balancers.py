@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 from pawkit.config import PawConfig
-from pawkit.hookspecs import hookimpl
 
 
 def _check(group_mean_returns: torch.Tensor) -> None:
@@ -38,10 +37,3 @@ def none(group_mean_returns: torch.Tensor, max_return: float, cfg: PawConfig) ->
     """λ_g = 0: plain RL (the WM tokens are still scored for metrics)."""
     _check(group_mean_returns)
     return torch.zeros(group_mean_returns.shape)
-
-
-@hookimpl
-def register_balancers(register):
-    register("reward_adaptive", reward_adaptive)
-    register("fixed", fixed)
-    register("none", none)

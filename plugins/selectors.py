@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from pawkit.config import PawConfig
-from pawkit.hookspecs import hookimpl
 from pawkit.strategies import keep_count
 
 
@@ -58,11 +57,3 @@ def random_subset(entropies: torch.Tensor, cfg: PawConfig, generator: torch.Gene
     n = entropies.numel()
     order = torch.randperm(n, generator=generator, device=generator.device)
     return _mask(n, order[: keep_count(n, cfg.keep_ratio)])
-
-
-@hookimpl
-def register_selectors(register):
-    register("entropy", entropy)
-    register("all", all_transitions)
-    register("random", random_subset)
-    register("low_entropy", low_entropy)

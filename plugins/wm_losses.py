@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from pawkit.config import PawConfig
-from pawkit.hookspecs import hookimpl
 
 
 def _check(target_logprobs: torch.Tensor, mask: torch.Tensor) -> None:
@@ -56,10 +55,3 @@ def mae(target_logprobs: torch.Tensor, mask: torch.Tensor, cfg: PawConfig) -> to
     _check(target_logprobs, mask)
     logp, mask = _probs(target_logprobs, mask)
     return _row_mean(torch.where(mask, 1.0 - logp.exp(), torch.zeros_like(logp)), mask)
-
-
-@hookimpl
-def register_wm_losses(register):
-    register("cmae", clipped_mae)
-    register("ce", cross_entropy)
-    register("mae", mae)

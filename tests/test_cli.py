@@ -111,3 +111,17 @@ def test_overrides_may_follow_an_option_and_strays_are_still_rejected():
     assert out.returncode == 2 and "unrecognized arguments: --nope" in out.stderr
     out = run("version", "seed=5")  # a command without overrides keeps argparse's error
     assert out.returncode == 2 and "unrecognized arguments: seed=5" in out.stderr
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    """`pawkit config show | head -1`: the reader leaves early; no traceback, exit 0 (a traceback before)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pawkit.cli", "config", "show", "--env", "webshop", "--explain"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first write (what `head` does once satisfied)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err

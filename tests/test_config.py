@@ -65,3 +65,67 @@ def test_every_shipped_config_is_valid():
             assert plan_runs(load_sweep(path))
         else:
             load_config(config_file=path)
+
+
+def test_every_field_has_a_one_line_description():
+    from pawkit.config import leaf_fields
+
+    fields = leaf_fields()
+    assert len(fields) >= 72
+    missing = [key for key, _, info in fields if not (info.description or "").strip()]
+    assert not missing, f"fields without a description: {', '.join(missing)}"
+    multiline = [key for key, _, info in fields if "\n" in info.description]
+    assert not multiline, f"descriptions must be one line: {', '.join(multiline)}"
+
+
+def test_symbols_are_named_where_the_method_has_one():
+    from pawkit.config import leaf_fields
+
+    described = {key: info.description for key, _, info in leaf_fields()}
+    for key, symbol in {"paw.rho": "ρ", "paw.keep_ratio": "κ", "paw.lambda0": "λ0", "algorithm.gamma": "γ",
+                        "algorithm.clip_low": "ε_low", "algorithm.step_advantage_weight": "ω", "rollout.group_size": "G"}.items():
+        assert described[key].startswith(symbol), (key, described[key])
+
+
+def test_config_reference_is_up_to_date():
+    from pathlib import Path
+
+    from pawkit.config import reference_markdown
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
+    assert path.exists() and path.read_text() == reference_markdown(), (
+        "docs/config-reference.md is out of date; regenerate it with: "
+        "python -m pawkit.config --reference > docs/config-reference.md"
+    )
+
+
+def test_reference_lists_every_key_with_default_and_constraints():
+    from pawkit.config import leaf_fields, reference_markdown
+
+    text = reference_markdown()
+    for key, _, _ in leaf_fields():
+        assert f"| `{key}` |" in text, key
+    assert "| `paw.rho` | `0.2` | `float`, ≥ 0, ≤ 1 | ρ:" in text
+    assert "| `rollout.max_steps` | `null` | `int \\| null`, ≥ 1 |" in text
+    assert "&lt;think>" in text  # tags in descriptions are escaped, not swallowed as HTML
+
+
+def test_explain_shows_resolved_values():
+    from pawkit.config import explain
+
+    rows = {key: (value, description) for key, value, description in explain(load_config("gridnav", overrides=["paw.rho=0.3"]))}
+    assert rows["paw.rho"][0] == "0.3" and rows["paw.rho"][1].startswith("ρ:")
+    assert rows["env.name"][0] == '"gridnav"'
+    assert rows["rollout.constrained"][0] == "true"  # from configs/gridnav.yaml
+    assert rows["model.lora.r"][0] == "8"
+
+
+def test_config_show_explain_prints_one_line_per_key(capsys):
+    from pawkit.cli import main
+    from pawkit.config import leaf_fields
+
+    assert main(["config", "show", "--env", "gridnav", "--explain", "paw.rho=0.3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(leaf_fields())  # not a TTY: plain aligned columns, no table borders
+    rho = next(line for line in lines if line.startswith("paw.rho "))
+    assert rho.split()[1] == "0.3" and "clipped-MAE threshold" in rho

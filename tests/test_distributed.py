@@ -5,7 +5,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,8 +34,8 @@ def test_two_processes_train_and_end_with_identical_parameters(tmp_path):
     assert ranks[0]["digest"] == ranks[1]["digest"]
     # Both processes log the same combined metrics: 2 processes x 2 tasks x 4 episodes.
     assert ranks[0]["history"] == ranks[1]["history"]
-    assert all(m["episodes"] == 16 for m in ranks[0]["history"])
-    assert any(m["grad_norm"] > 0 for m in ranks[0]["history"])  # a real update happened
+    assert all(m["rollout/episodes"] == 16 for m in ranks[0]["history"])
+    assert any(m["loss/grad_norm"] > 0 for m in ranks[0]["history"])  # a real update happened
     # Only rank 0 writes: one metrics line per step, one checkpoint with both RNG states.
     run = tmp_path / "run"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2

@@ -136,7 +136,7 @@ def test_env_exceptions_drop_episodes_and_the_run_continues(tmp_path):
     assert [m["step"] for m in history] == [1.0, 2.0, 3.0]
     injected = len(FaultyGridNav.injected)
     assert injected >= 3
-    assert sum(m["env_errors"] for m in history) == injected
+    assert sum(m["rollout/env_errors"] for m in history) == injected
     for batch in batches:
         # A dropped episode contributes no samples, not even its turns before the error; the
         # other members of its group keep all of theirs and are trained on (their group's
@@ -173,8 +173,8 @@ def test_a_hung_env_step_times_out_and_the_run_continues(tmp_path):
     assert time.monotonic() - t0 < 120
     # One worker holds all four slots: the hung step's timeout restarts it, so the other three
     # episodes (their env state lived in that process) are dropped with it.
-    assert history[0]["env_errors"] == 4.0 and history[1]["env_errors"] == 0.0
-    assert history[1]["pg_loss"] == history[1]["pg_loss"]  # step 2 trained normally (not NaN)
+    assert history[0]["rollout/env_errors"] == 4.0 and history[1]["rollout/env_errors"] == 0.0
+    assert history[1]["loss/pg_loss"] == history[1]["loss/pg_loss"]  # step 2 trained normally (not NaN)
     log = (tmp_path / "run" / "env_errors.log").read_text()
     assert log.count("TimeoutError: slot") == 1 and "step took longer than 2.0s" in log
     assert log.count("its worker was restarted") == 4
@@ -247,8 +247,8 @@ def test_garbage_replies_are_penalised_invalid_actions_and_never_crash(tmp_path)
     seen = set()
     for m, batch in zip(metrics, batches):
         actions = [t.action for e in batch.episodes for t in e.transitions]
-        assert m["env_errors"] == 0.0 and m["skipped_update"] == 0.0 and m["pg_loss"] == m["pg_loss"]
-        assert m["invalid_action_rate"] == pytest.approx(sum(not a.valid for a in actions) / len(actions))
+        assert m["rollout/env_errors"] == 0.0 and m["loss/skipped_update"] == 0.0 and m["loss/pg_loss"] == m["loss/pg_loss"]
+        assert m["rollout/invalid_action_rate"] == pytest.approx(sum(not a.valid for a in actions) / len(actions))
         for action in actions:
             name, valid = decoded[action.raw]
             seen.add(name)
@@ -288,8 +288,8 @@ def test_a_nan_loss_skips_the_update_and_training_continues(tmp_path):
         after = _params(trainer.model)
     finally:
         trainer.close()
-    assert first["skipped_update"] == 0.0 and third["skipped_update"] == 0.0
-    assert second["skipped_update"] == 1.0 and second["grad_norm"] != second["grad_norm"]  # NaN
+    assert first["loss/skipped_update"] == 0.0 and third["loss/skipped_update"] == 0.0
+    assert second["loss/skipped_update"] == 1.0 and second["loss/grad_norm"] != second["loss/grad_norm"]  # NaN
     assert trainer.state.nonfinite_skips == 1
     assert all(torch.equal(a, b) for a, b in zip(before, after_nan))  # no update at all
     assert trainer.scheduler.last_epoch == lr_steps + 1  # the schedule advanced only for step 3
@@ -309,7 +309,7 @@ def test_k_nonfinite_updates_in_a_row_stop_the_run_and_keep_the_last_good_checkp
     found = complete_checkpoints(tmp_path)
     assert [p.name for p in found] == ["step-000001", "step-000002"]  # step 3 was never saved
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [(m["step"], m["skipped_update"]) for m in lines] == [(1.0, 0.0), (2.0, 1.0)]
+    assert [(m["step"], m["loss/skipped_update"]) for m in lines] == [(1.0, 0.0), (2.0, 1.0)]
     weights = [load_file(p / "model" / "model.safetensors") for p in found]
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:  # the skipped step left the parameters as step 1 made them, finite

@@ -31,11 +31,11 @@ def test_zero_weight_paw_gives_the_plain_rl_update(tmp_path):
     # while the WM tokens still ride in the same sequences as the actions.
     paw, paw_params = one_step(config(tmp_path / "b", "paw.enabled=true", "paw.balancer=fixed", "paw.rho=0"))
     assert "paw/wm_tokens" not in plain and paw["paw/wm_tokens"] > 0
-    assert paw["pg_loss"] == pytest.approx(plain["pg_loss"], abs=1e-6)
-    assert paw["entropy"] == pytest.approx(plain["entropy"], abs=1e-6)
+    assert paw["loss/pg_loss"] == pytest.approx(plain["loss/pg_loss"], abs=1e-6)
+    assert paw["loss/entropy"] == pytest.approx(plain["loss/entropy"], abs=1e-6)
     assert paw["paw/wm_loss_weighted"] == 0.0
     # Same gradient (Adam's first step divides by |g|, so compare gradients, not parameters).
-    assert paw["grad_norm"] == pytest.approx(plain["grad_norm"], rel=1e-5)
+    assert paw["loss/grad_norm"] == pytest.approx(plain["loss/grad_norm"], rel=1e-5)
 
 
 def test_rows_without_wm_weight_carry_no_wm_tokens(tmp_path):
@@ -52,6 +52,23 @@ def test_paw_changes_the_update_and_reports_its_metrics(tmp_path):
     assert 0.0 <= paw["paw/wm_token_accuracy"] <= 1.0 and 0.0 < paw["paw/wm_target_prob"] < 1.0
     assert paw["paw/lambda_mean"] == 1.0 and paw["paw/lambda_std"] == 0.0
     assert any(not torch.allclose(a, b) for a, b in zip(plain_params, paw_params))
+
+
+def test_metrics_do_not_change_with_ppo_epochs_when_the_policy_does_not(tmp_path):
+    # lr ~ 0: every epoch sees the same parameters, so every epoch's losses are the same and the
+    # step's means over epochs must equal the single epoch's (paw/wm_loss_raw once doubled).
+    extra = ("paw.enabled=true", "paw.balancer=fixed", "trainer.lr=1e-30")
+    one, _ = one_step(config(tmp_path / "a", *extra, "algorithm.ppo_epochs=1"))
+    two, _ = one_step(config(tmp_path / "b", *extra, "algorithm.ppo_epochs=2"))
+    keys = [k for k in one if k.startswith(("loss/", "paw/"))]
+    assert {"loss/pg_loss", "loss/grad_norm", "paw/wm_loss_raw", "paw/wm_loss_weighted", "paw/wm_token_accuracy"} <= set(keys)
+    assert one["paw/wm_loss_raw"] > 0 and one["paw/wm_tokens"] > 0
+    for key in keys:
+        assert two[key] == pytest.approx(one[key], rel=1e-6, abs=1e-12), key
+    # Each epoch's gradient norm is kept (only when there is more than one epoch).
+    assert not any(k.startswith("loss/grad_norm_epoch") for k in one)
+    assert two["loss/grad_norm_epoch1"] == pytest.approx(two["loss/grad_norm_epoch2"], rel=1e-6)
+    assert two["loss/grad_norm"] == pytest.approx((two["loss/grad_norm_epoch1"] + two["loss/grad_norm_epoch2"]) / 2)
 
 
 CALLS = []

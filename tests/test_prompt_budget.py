@@ -66,3 +66,36 @@ def test_a_budget_below_the_head_is_one_clear_error(gridnav_prompt):
     head = gen.encode(render(0, Observation(text=CUT_MARKER.format(n=len(obs.text)), admissible_actions=obs.admissible_actions)))
     with pytest.raises(PromptBudgetError, match=rf"max_prompt_tokens=20 cannot hold this prompt's head: it needs {len(head)} tokens"):
         fit_prompt(render, gen.encode, obs, 2, len(history), 20)
+
+
+def test_webshop_history_2_budget_600_keeps_header_and_task_at_every_step():
+    """The issue's example: from step 1 on, left-cutting lost the instruction (the product to buy)."""
+    import torch
+
+    from pawkit.config import load_config
+    from pawkit.rollout.envpool import make_env_pool
+    from pawkit.rollout.run import run_rollout
+    from pawkit.train.models import load_model
+
+    cfg = load_config("webshop", overrides=[
+        "model.name=tiny", "model.lora.enabled=false", "env.options.products=60",
+        "rollout.history_length=2", "rollout.max_prompt_tokens=600", "rollout.max_steps=4", "rollout.max_new_tokens=24",
+    ])
+    torch.manual_seed(0)
+    model, tokenizer = load_model(cfg.model)
+    env = plugins.get("env", "webshop")(**cfg.env.options)
+    pool = make_env_pool("webshop", cfg.env.options, 2, 0)
+    try:
+        tasks = list(env.tasks("train"))[:2]
+        batch = run_rollout(env, pool, Generator(model, tokenizer, cfg.rollout), tasks, 1, cfg.rollout, 1.0)
+    finally:
+        pool.close()
+        env.close()
+    later = [s for s in batch.samples if s.step_index >= 1]
+    assert later and batch.truncated_prompts >= len(later)  # the budget really bit
+    head = "<|im_start|>user\n" + env.role + " Your task is to: "
+    for sample in batch.samples:
+        text = tokenizer.decode(sample.prompt_ids)
+        assert len(sample.prompt_ids) <= 600
+        assert text.startswith(head), text[:200]
+        assert text.endswith("<|im_end|>\n<|im_start|>assistant\n")

@@ -15,6 +15,7 @@ scienceworld = pytest.importorskip("scienceworld")
 
 from pawkit_adapters.sciworld import check  # noqa: E402
 from pawkit_adapters.sciworld.env import SciWorldEnv  # noqa: E402
+from pawkit_adapters.sciworld.tasks import task_names  # noqa: E402
 
 pytestmark = pytest.mark.skipif(check() is not None, reason=f"sciworld cannot run here: {check()}")
 
@@ -223,3 +224,75 @@ def test_two_worker_pool_runs_the_expert_and_leaves_no_jvm():
     finally:
         pool.close()
     assert [pid for pid in jvms if _alive(pid)] == []
+
+
+# --- turn limits (issue #17): a limit below a task's gold path makes it unsolvable ------------
+
+
+def _play_config(config_file: str, env_name: str, task: Task):
+    """The expert on ``task`` under a shipped config's limits, as ``pawkit play`` runs it."""
+    from pawkit import plugins
+    from pawkit.config import load_config
+    from pawkit.rollout.play import expert_policy, play_episode
+
+    config = load_config(env_name, config_file)
+    env = plugins.get("env", config.env.name)(**config.env.options)
+    try:
+        limit = config.rollout.max_steps or env.max_steps  # what pawkit play / the rollout use
+        episode = play_episode(env, expert_policy, task, None, limit)
+        return episode, limit
+    finally:
+        env.close()
+
+
+def test_shipped_config_lets_the_expert_finish_boil():
+    """The issue's example: configs/sciworld.yaml capped rollouts at 30 turns and boil variation 0's
+    gold path is 39 commands, so `pawkit play --env sciworld/boil --policy expert` scored 0.0. Now
+    the episode's own limit is 1.5x its gold path: 59 turns (the expert is done after 36: the gold
+    path ends with moves past completion)."""
+    episode, limit = _play_config("configs/sciworld.yaml", "sciworld/boil", _task("boil", 0))
+    first = episode.transitions[0].observation.info
+    assert (first["min_steps"], first["turn_limit"], limit) == (39, 59, 300)
+    assert (episode.success, episode.return_, episode.end_reason, len(episode.transitions)) == (True, 1.0, "done", 36)
+
+
+def test_a_fixed_limit_below_the_gold_path_warns_and_the_expert_fails():
+    """What the old config did (30 turns for boil-0, which needs 39): the reset warns, and the
+    episode ends unsolved at turn 30."""
+    from pawkit_adapters.sciworld.env import TurnLimitWarning
+
+    env = SciWorldEnv("boil", max_steps=30, gold_path=True)
+    try:
+        with pytest.warns(TurnLimitWarning, match="boil variation 0 needs 39 turns .* but the turn limit is 30"):
+            observation = env.reset(_task("boil", 0))
+        assert (observation.info["min_steps"], observation.info["turn_limit"]) == (39, 30)
+        results = [env.step(env.expert_action()) for _ in range(30)]
+    finally:
+        env.close()
+    assert [r.done for r in results] == [False] * 29 + [True]
+    assert (results[-1].success, results[-1].info["end"], sum(r.reward for r in results) < 1.0) == (False, "max_steps", True)
+
+
+def test_gold_multiple_must_not_undercut_the_gold_path():
+    with pytest.raises(ValueError, match="gold_multiple must be >= 1"):
+        SciWorldEnv("boil", gold_multiple=0.8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", task_names())
+def test_shipped_config_lets_the_expert_finish_every_task(name):
+    """configs/sciworld.yaml, every task: its first train variation and its first variation of
+    the eval split (dev), each completed by the expert within the config's limits."""
+    from pawkit.config import load_config
+
+    eval_split = load_config("sciworld", "configs/sciworld.yaml").env.eval_split
+    lister = SciWorldEnv(name)
+    try:
+        tasks = [lister.tasks("train")[0], lister.tasks(eval_split)[0]]
+    finally:
+        lister.close()
+    for task in tasks:
+        episode, limit = _play_config("configs/sciworld.yaml", "sciworld", task)
+        info = episode.transitions[0].observation.info
+        assert episode.success and episode.end_reason == "done", (task.id, info)
+        assert len(episode.transitions) <= info["min_steps"] <= info["turn_limit"] <= limit, (task.id, info)

@@ -53,10 +53,10 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path, capsys):
         assert r["wall_seconds"] > 0
         assert (tmp_path / "out" / "runs" / r["arm"] / f"seed{r['seed']}" / "metrics.jsonl").exists()
         assert f"seed={r['seed']}" in r["overrides"]
-        eval_curve, train_curve = r["curves"]["eval/success_rate"], r["curves"]["success_rate"]
+        eval_curve, train_curve = r["curves"]["eval/success_rate"], r["curves"]["rollout/success_rate"]
         assert [s for s, _ in eval_curve] == [1, 2] and eval_curve[-1][1] == r["final_eval_success"]
         assert [s for s, _ in train_curve] == [1, 2] and train_curve[-1][1] == r["final_train_success"]
-        assert r["curves"]["mean_return"][-1] == [2, r["final_train_return"]]
+        assert r["curves"]["rollout/mean_return"][-1] == [2, r["final_train_return"]]
     paw = [r for r in records if r["arm"] == "grpo+paw"]
     assert all(r["train_wm_accuracy"] is not None for r in paw)
 
@@ -119,6 +119,8 @@ def test_dry_run_and_only(tmp_path, capsys):
 def test_report_draws_curves_from_the_results_file_alone(tmp_path):
     # Committed results files outlive their run folders: curves stored in a record are enough;
     # an old record with neither stored curves nor a metrics.jsonl is named, not silently dropped.
+    # Seed 1 and the return curves use the names from before metrics were namespaced
+    # (``success_rate``, as in docs/results/*.results.jsonl): read under today's names.
     from pawkit.experiments.report import curves, write_report
     from pawkit.experiments.plan import load_sweep
 
@@ -128,7 +130,7 @@ def test_report_draws_curves_from_the_results_file_alone(tmp_path):
     gone = str(out / "runs" / "gone" / "metrics.jsonl")
     records = [
         {"arm": "grpo", "seed": 0, "status": "ok", "metrics": gone, "final_success": 1.0,
-         "curves": {"eval/success_rate": [[1, 0.25], [2, 0.75]], "success_rate": [[1, 0.5], [2, 1.0]]}},
+         "curves": {"eval/success_rate": [[1, 0.25], [2, 0.75]], "rollout/success_rate": [[1, 0.5], [2, 1.0]]}},
         {"arm": "grpo", "seed": 1, "status": "ok", "metrics": gone, "final_success": 0.5,
          "curves": {"eval/success_rate": [[1, 0.5]], "success_rate": [[1, 0.0], [2, 0.5]]}},
         {"arm": "grpo", "seed": 2, "status": "ok", "metrics": gone, "final_success": 0.0},

@@ -118,7 +118,7 @@ def test_lora_with_reference_from_disabled_adapter(tmp_path):
     trainer = Trainer(cfg)
     assert trainer.reference is None and trainer.uses_lora
     metrics = trainer.train_step()
-    assert metrics["kl"] == pytest.approx(0.0, abs=1e-6)  # first step: policy == reference
+    assert metrics["loss/kl"] == pytest.approx(0.0, abs=1e-6)  # first step: policy == reference
     path = trainer.save()
     trainer.close()
     assert (path / "model" / "adapter_config.json").exists()

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
-from pawkit.protocol import Env, Observation, StepResult, Task, UsageError
+from pawkit.protocol import Env, Observation, StepResult, Task, UsageError, check_split
 from pawkit_adapters.alfworld import games as gamefiles
 from pawkit_adapters.alfworld import scenes
 
@@ -78,8 +78,7 @@ class AlfworldEnv(Env):
         return default_data(self.default_games, self.default_seed)
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for alfworld; choose from {', '.join(self.splits)}")
+        check_split(self, split)
         if split not in self._tasks:
             split_dir = self.root / "json_2.1.1" / split
             if not split_dir.is_dir():

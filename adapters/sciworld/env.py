@@ -8,18 +8,24 @@ more than the move itself. Here that list is computed only when asked for
 
 from __future__ import annotations
 
+import math
 import random
+import warnings
 from typing import Any, Sequence
 
-from pawkit.protocol import Env, Observation, StepResult, Task
+from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 from pawkit_adapters.sciworld.engine import INSTALL_HINT, Engine
 from pawkit_adapters.sciworld.render import ELECTRICAL, TEMPLATES, compact, objects_line, role
-from pawkit_adapters.sciworld.tasks import SPLITS, is_electrical, task_names, variation_splits
+from pawkit_adapters.sciworld.tasks import SPLITS, GoldSteps, is_electrical, task_names, variation_splits
 
 SIMPLIFICATIONS = ("easy", "teleportAction", "selfWateringFlowerPots", "openContainers", "openDoors", "noElectricalAction")
 REJECTIONS = ("No known action matches that input.", "Unknown action.")
 AMBIGUOUS = "Ambiguous request"
 DEFAULT_MAX_STEPS = 300  # longest gold path seen: 227 (inclined-plane-friction-unnamed-surfaces, train variation 60)
+
+
+class TurnLimitWarning(UserWarning):
+    """A task needs more turns (its gold path) than the episode's turn limit allows."""
 
 
 def normalise(command: str) -> str:
@@ -31,6 +37,12 @@ class SciWorldEnv(Env):
 
     Reward: the score delta / 100, with a failed task (score -100) counted as score 0, so an
     episode's return is its final score / 100 in [0, 1]; success = the task completed.
+
+    Turn limit: ``max_steps`` for every episode, or with ``gold_multiple`` each episode's own,
+    ``min(max_steps, ceil(gold_multiple x gold path length))``: variations of one task need from
+    30 to 174 commands (boil), so no single small number fits. Every observation carries
+    ``info["turn_limit"]`` and, when the gold path's length is known, ``info["min_steps"]``; a
+    reset whose known minimum exceeds the limit warns (``TurnLimitWarning``).
     """
 
     splits = SPLITS
@@ -44,10 +56,14 @@ class SciWorldEnv(Env):
         valid_actions: bool = False,
         objects: bool = True,
         gold_path: bool = False,
+        gold_multiple: float | None = None,
     ) -> None:
         """``valid_actions``: put the full valid-action list on every observation (constrained
         decoding; ~50-300 ms a step). ``objects``: list the objects in view (~3 ms a step).
-        ``gold_path``: generate the expert's path at every reset instead of on first use."""
+        ``gold_path``: generate the expert's path at every reset instead of on first use.
+        ``gold_multiple``: end each episode after this multiple (>= 1) of its gold path's length
+        (at most ``max_steps``); the length is measured at a variation's first reset (0.2-20 s)
+        and cached on disk."""
         names = task_names()
         if not names:
             raise RuntimeError(f"sciworld {INSTALL_HINT}")
@@ -58,6 +74,8 @@ class SciWorldEnv(Env):
                 raise ValueError(f"unknown simplification {part!r}; use a comma list of {', '.join(SIMPLIFICATIONS)}")
         if max_steps < 1:
             raise ValueError(f"sciworld max_steps must be >= 1, not {max_steps}")
+        if gold_multiple is not None and not gold_multiple >= 1:
+            raise ValueError(f"sciworld gold_multiple must be >= 1 (a limit below the gold path makes tasks unsolvable), not {gold_multiple}")
         self.task_names = [task] if task else names
         self.name = f"sciworld/{task}" if task else "sciworld"
         self.simplification = simplification
@@ -65,6 +83,8 @@ class SciWorldEnv(Env):
         self.with_valid_actions = valid_actions
         self.with_objects = objects
         self.eager_gold = gold_path
+        self.gold_multiple = gold_multiple
+        self.gold_steps = GoldSteps()
         self.role = role(self._templates())
         self._engine: Engine | None = None
         self._splits: dict[str, dict[str, list[int]]] | None = None
@@ -76,6 +96,8 @@ class SciWorldEnv(Env):
         self._gold: list[str] | None = None
         self._choices: list[str] = []
         self._turn = 0
+        self._limit = max_steps  # this episode's turn limit
+        self._min_steps: int | None = None  # this episode's gold path length, when known
         self._score = 0  # clipped at 0: the return never goes negative
         self._text = ""
         self._task_text = ""
@@ -110,8 +132,7 @@ class SciWorldEnv(Env):
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
         """(task, variation) pairs interleaved task by task, so consecutive seeds cycle over tasks."""
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
+        check_split(self, split)
         if self._splits is None:
             self._splits = variation_splits(lambda: self.engine)
         lists = [(t, self._splits[t][split]) for t in self.task_names]
@@ -138,8 +159,34 @@ class SciWorldEnv(Env):
             chosen = train[seed % len(train)]
             name, variation = chosen.info["task_name"], chosen.info["variation"]
         self._task_name, self._variation = name, variation
-        self._load(gold=self.eager_gold)
+        key = self._gold_key()
+        self._min_steps = self.gold_steps.get(key)
+        self._load(gold=self.eager_gold or (self.gold_multiple is not None and self._min_steps is None))
+        if self._gold is not None:
+            self._record_gold()
+        self._limit = self.max_steps
+        if self.gold_multiple is not None and self._min_steps is not None:
+            self._limit = min(self.max_steps, math.ceil(self.gold_multiple * self._min_steps))
+        self._check_limit()
         return self._observe(self._text)
+
+    def _gold_key(self) -> str:
+        return GoldSteps.key(self._simplification_for(self._task_name), self._task_name, self._variation)
+
+    def _record_gold(self) -> None:
+        assert self._gold is not None
+        self._min_steps = len(self._gold)
+        if self.gold_steps.get(self._gold_key()) != self._min_steps:
+            self.gold_steps.put(self._gold_key(), self._min_steps)
+
+    def _check_limit(self) -> None:
+        if self._min_steps is not None and self._min_steps > self._limit:
+            warnings.warn(
+                f"sciworld {self._task_name} variation {self._variation} needs {self._min_steps} turns (its gold "
+                f"path) but the turn limit is {self._limit}: it cannot be completed",
+                TurnLimitWarning,
+                stacklevel=3,
+            )
 
     def _load(self, gold: bool) -> None:
         """Load the variation and start it exactly as the package's reset() does."""
@@ -170,13 +217,16 @@ class SciWorldEnv(Env):
         info: dict[str, Any] = {"invalid_action": text.startswith(REJECTIONS), "score": raw_score, "turn": self._turn}
         if self._choices:
             info["ambiguous"] = True
-        if failed or completed or self._turn >= self.max_steps:
+        if failed or completed or self._turn >= self._limit:
             self._done = True
             info["end"] = "failed" if failed else "completed" if completed else "max_steps"
         return StepResult(observation=self._observe(text), reward=reward, done=self._done, success=completed, info=info)
 
     def _observe(self, text: str) -> Observation:
-        info: dict[str, Any] = {"task_name": self._task_name, "variation": self._variation, "score": self._score}
+        info: dict[str, Any] = {"task_name": self._task_name, "variation": self._variation, "score": self._score,
+                                "turn_limit": self._limit}
+        if self._min_steps is not None:
+            info["min_steps"] = self._min_steps
         if self.with_objects:
             info["objects"] = self.engine.objects()
         return Observation(
@@ -213,6 +263,8 @@ class SciWorldEnv(Env):
         deterministic per variation); refuse if the replay does not reach the same state."""
         commands, text, turn, score = self._commands, self._text, self._turn, self._score
         self._load(gold=True)
+        self._record_gold()
+        self._check_limit()
         for command in commands:
             self._text = str(self.engine.server.step(command))
         self._commands, self._turn, self._score = commands, turn, score

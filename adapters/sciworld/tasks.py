@@ -72,3 +72,48 @@ def variation_splits(engine: Callable[[], "Engine"]) -> dict[str, dict[str, list
     tmp.write_text(json.dumps(splits))
     tmp.replace(path)
     return splits
+
+
+class GoldSteps:
+    """Gold-path lengths per (simplification, task, variation), cached on disk per package version.
+
+    Generating a gold path costs a reload of 0.2-20 s, so each length is measured once (when the
+    env generates the path anyway: ``gold_multiple``, ``gold_path`` or the expert) and kept in
+    ``$PAWKIT_CACHE/sciworld/gold-steps-<version>.json``. Writers merge before replacing the
+    file, so parallel workers lose at most a length, which is then measured again.
+    """
+
+    def __init__(self) -> None:
+        self._lengths: dict[str, int] | None = None
+
+    @property
+    def path(self) -> Path:  # read at use: $PAWKIT_CACHE may change after construction (tests)
+        splits = _cache_file()
+        return splits.with_name(splits.name.replace("splits-", "gold-steps-"))
+
+    @staticmethod
+    def key(simplification: str, task: str, variation: int) -> str:
+        return f"{task}-{variation}@{simplification}"
+
+    def _read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> int | None:
+        if self._lengths is None:
+            self._lengths = self._read()
+        return self._lengths.get(key)
+
+    def put(self, key: str, length: int) -> None:
+        lengths = {**self._read(), **(self._lengths or {}), key: int(length)}
+        self._lengths = lengths
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(lengths, sort_keys=True))
+            tmp.replace(self.path)
+        except OSError:
+            pass  # a read-only cache only costs re-measuring

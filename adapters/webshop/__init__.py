@@ -1,7 +1,8 @@
 """pawkit plugin: the ``webshop`` env and the ``pawkit webshop generate`` command.
 
-Nothing heavy is imported at plugin load: the env module (bm25s, rapidfuzz) loads when an env is
-made, and the catalogue at the env's first reset.
+Nothing heavy is imported at plugin load: the env is registered as a lazy
+``"pawkit_adapters.webshop.env:WebShopEnv"`` string, so its module (bm25s, rapidfuzz) loads when an
+env is made, and the catalogue at the env's first reset.
 """
 
 from __future__ import annotations
@@ -9,21 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pawkit.hookspecs import hookimpl
 
 
-def make_env(**options: Any):
-    """WebShop: buy the product an instruction describes (generated catalogue or the real data)."""
-    from pawkit_adapters.webshop.env import WebShopEnv
-
-    return WebShopEnv(**options)
-
-
 @hookimpl
 def register_envs(register: Callable[..., None]) -> None:
-    register("webshop", make_env,
+    # A lazy "module:attr" factory: the env module is imported when the first env is made.
+    register("webshop", "pawkit_adapters.webshop.env:WebShopEnv",
              description="WebShop shopping tasks: real WebShop data or a generated catalogue (no setup)")
 
 

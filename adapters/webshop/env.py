@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any, Sequence
 
-from pawkit.protocol import Env, Observation, StepResult, Task
+from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 from pawkit_adapters.webshop.catalog import Catalog, load_catalog, resolve_dir
 from pawkit_adapters.webshop.engine import DONE, RESULTS, SEARCH, SEP, SUB, Session, Shop
 from pawkit_adapters.webshop.products import Goal
@@ -72,8 +72,7 @@ class WebShopEnv(Env):
         return self._shop  # type: ignore[return-value]
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for webshop; choose from {', '.join(self.splits)}")
+        check_split(self, split)
         goals = self.catalog.goals
         return [Task(id=f"goal-{i}", split=split, seed=i, description=goals[i].instruction_text, info={"goal": i})
                 for i in self.catalog.splits[split]]

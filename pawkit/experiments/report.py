@@ -24,6 +24,7 @@ from pawkit.experiments.results import (
     metric_curve,
     read_metrics,
     read_results,
+    renamed,
 )
 
 
@@ -79,8 +80,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def run_curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
     """One run's (step, value) points: stored in its record, else read from its metrics.jsonl
-    (records written before curves were stored); [] when neither is there."""
-    stored = (record.get("curves") or {}).get(key)
+    (records written before curves were stored); [] when neither is there. Curves stored under
+    the metric names before namespacing (``success_rate``) are found by today's names."""
+    stored = renamed(record.get("curves") or {}).get(key)
     if stored is None:
         path = Path(record["metrics"])
         stored = metric_curve(read_metrics(path), key) if path.exists() else []
@@ -124,9 +126,9 @@ def curves(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], k
 # One row of panels per quantity: (y label, y limits or None, [(metric key, panel title), ...]).
 PANEL_ROWS = [
     ("success rate", (-0.02, 1.02),
-     [("eval/success_rate", "eval success (greedy, held-out split)"), ("success_rate", "training-batch success")]),
+     [("eval/success_rate", "eval success (greedy, held-out split)"), ("rollout/success_rate", "training-batch success")]),
     ("mean return", None,
-     [("eval/mean_return", "eval mean return (greedy, held-out split)"), ("mean_return", "training-batch mean return")]),
+     [("eval/mean_return", "eval mean return (greedy, held-out split)"), ("rollout/mean_return", "training-batch mean return")]),
 ]
 
 
@@ -196,7 +198,7 @@ def write_report(sweep: SweepConfig) -> Path:
     if png is not None:
         lines += [f"![learning curves]({png.name})", ""]
     no_curve = [f"{arm} seed {seed}" for (arm, seed), r in sorted(records.items())
-                if r.get("status") == "ok" and not run_curve(r, "eval/success_rate") and not run_curve(r, "success_rate")]
+                if r.get("status") == "ok" and not run_curve(r, "eval/success_rate") and not run_curve(r, "rollout/success_rate")]
     if no_curve:
         lines += [f"Not in the curves (no stored curve and no metrics.jsonl left): {', '.join(no_curve)}.", ""]
     lines += ["## Arms", "", "| arm | overrides |", "|---|---|"]

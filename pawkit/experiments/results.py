@@ -14,7 +14,26 @@ RESULTS_FILE = "results.jsonl"
 
 # Kept per run in results.jsonl so the report can redraw learning curves after the run folders
 # are gone (results files get committed; run folders with checkpoints do not).
-CURVE_KEYS = ("eval/success_rate", "success_rate", "eval/mean_return", "mean_return")
+CURVE_KEYS = ("eval/success_rate", "rollout/success_rate", "eval/mean_return", "rollout/mean_return")
+
+# Metric names before they were namespaced (docs/training.md, "Metrics"): metrics.jsonl files and
+# stored curves written then (docs/results/*.results.jsonl) are read under the new names.
+OLD_METRIC_NAMES = {
+    **{k: f"rollout/{k}" for k in ("success_rate", "mean_return", "mean_steps", "invalid_action_rate", "episodes",
+                                   "env_errors", "truncated_prompts", "advantage_mean", "action_tokens")},
+    **{k: f"loss/{k}" for k in ("pg_loss", "clip_fraction", "entropy", "kl", "grad_norm", "skipped_update", "lr")},
+    **{k: f"perf/{k}" for k in ("step_seconds", "rollout_seconds", "env_seconds", "generate_seconds", "generated_tokens",
+                                "tokens_per_second", "peak_rss_mb", "peak_gpu_mb")},
+}
+
+
+def renamed(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` under today's names (old names renamed; a new name already there wins)."""
+    out = {k: v for k, v in metrics.items() if k not in OLD_METRIC_NAMES}
+    for old, new in OLD_METRIC_NAMES.items():
+        if old in metrics:
+            out.setdefault(new, metrics[old])
+    return out
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -37,7 +56,8 @@ def latest_records(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[
 
 
 def read_metrics(path: Path) -> list[dict[str, float]]:
-    """metrics.jsonl, one record per step (a resumed run re-logs steps after its checkpoint: last wins)."""
+    """metrics.jsonl, one record per step (a resumed run re-logs steps after its checkpoint: last
+    wins), under today's metric names."""
     by_step: dict[int, dict[str, float]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -45,7 +65,7 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
                 m = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            by_step[int(m["step"])] = m
+            by_step[int(m["step"])] = renamed(m)
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -64,8 +84,8 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "final_eval_step": int(evals[-1]["step"]) if evals else None,
         "final_eval_success": evals[-1]["eval/success_rate"] if evals else None,
         "final_eval_return": evals[-1].get("eval/mean_return") if evals else None,
-        "final_train_success": last.get("success_rate"),
-        "final_train_return": last.get("mean_return"),
+        "final_train_success": last.get("rollout/success_rate"),
+        "final_train_return": last.get("rollout/mean_return"),
         "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
         "curves": {key: metric_curve(metrics, key) for key in CURVE_KEYS},
     }

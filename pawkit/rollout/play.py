@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from pawkit.protocol import Action, Env, Episode, Observation, Task, Transition
+from pawkit.rollout.samples import episode_stats
 
 Policy = Callable[[Env, Observation], str]
 
@@ -74,14 +75,4 @@ class Summary:
 
     @classmethod
     def of(cls, env: str, episodes: Sequence[Episode]) -> "Summary":
-        n = max(len(episodes), 1)
-        steps = sum(len(e.transitions) for e in episodes)
-        invalid = sum(not t.action.valid for e in episodes for t in e.transitions)
-        return cls(
-            env=env,
-            episodes=len(episodes),
-            success_rate=sum(e.success for e in episodes) / n,
-            mean_return=sum(e.return_ for e in episodes) / n,
-            mean_steps=steps / n,
-            invalid_action_rate=invalid / max(steps, 1),
-        )
+        return cls(env=env, episodes=len(episodes), **episode_stats(episodes))

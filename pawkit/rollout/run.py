@@ -1,7 +1,12 @@
 """Batched multi-turn rollouts: ``tasks × group_size`` episodes stepped in lock-step.
 
-Every step of every episode becomes a ``StepSample`` holding the exact token ids the model
-saw and produced (never re-tokenised for the loss), plus what PaW and GiGPO need later.
+``run_rollout`` plays ``len(tasks) * group_size`` slots (task-major: the ``group_size``
+members of task ``g`` are slots ``g*group_size .. (g+1)*group_size - 1``, all reset to the
+same state). Each turn makes one ``generate`` call over the prompts of every running slot and
+one ``pool.step`` call over their actions, until every slot is done, dropped by an env error,
+or out of turns. Every step becomes a ``StepSample`` holding the exact token ids the model saw
+and produced (never re-tokenised for the loss), plus what PaW and GiGPO need later; the
+batch lists them in slot order, then step order.
 """
 
 from __future__ import annotations
@@ -10,16 +15,20 @@ import random
 import time
 import traceback
 import uuid
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
 
 from pawkit.config import RolloutConfig
-from pawkit.protocol import Env, Episode, Observation, Task, Transition
+from pawkit.protocol import Action, Env, Episode, Observation, StepResult, Task, Transition
 from pawkit.rollout import numbered
+from pawkit.rollout.budget import fit_prompt
 from pawkit.rollout.constrained import ActionTrie
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.parsing import parse_action
 from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.samples import RolloutBatch, StepSample
+
+Status = Literal["running", "done", "env_error"]
 
 
 def draw_tasks(env: Env, split: str, count: int, rng: random.Random) -> list[Task]:
@@ -27,6 +36,80 @@ def draw_tasks(env: Env, split: str, count: int, rng: random.Random) -> list[Tas
     if not tasks:
         return [Task(id=f"seed-{s}", split=split, seed=s) for s in (rng.randrange(2**31) for _ in range(count))]
     return [rng.choice(tasks) for _ in range(count)]
+
+
+@dataclass
+class Slot:
+    """One trajectory of a rollout and everything it carries between turns (one per pool slot).
+
+    ``status`` is ``running`` until the env says done or raises (``env_error``); a slot still
+    running when the turns run out keeps its episode's ``end_reason`` of ``max_steps``.
+    """
+
+    index: int  # pool slot
+    group_id: str
+    task: Task
+    traj_id: str
+    episode: Episode
+    observation: Observation | None = None  # what the next prompt shows; None before reset
+    task_text: str | None = None
+    history: list[tuple[str, str]] = field(default_factory=list)  # (observation text, command)
+    samples: list[StepSample] = field(default_factory=list)
+    status: Status = "running"
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def start(self, observation: Observation) -> None:
+        self.observation = observation
+        self.task_text = observation.task or self.task.description
+
+    def drop(self, batch: RolloutBatch, error: BaseException) -> None:
+        """End the episode as ``env_error`` (counted once in ``batch``); its samples are discarded."""
+        if self.status == "env_error":
+            return
+        self.status = self.episode.end_reason = "env_error"
+        self.observation = None
+        batch.env_errors += 1
+        batch.env_error_messages.append(f"{self.episode.task_id}: {_describe(error)}")
+
+    def record(
+        self, env: Env, step: int, prompt: list[int], response: list[int], trie: ActionTrie | None,
+        action: Action, result: StepResult,
+    ) -> None:
+        """Apply one env step: sample, transition, return, history, and done/success."""
+        obs, episode = self.observation, self.episode
+        assert obs is not None
+        next_text = env.format_observation(result.observation) if result.observation.text else None
+        self.samples.append(
+            StepSample(
+                group_id=self.group_id,
+                traj_id=self.traj_id,
+                step_index=step,
+                prompt_ids=prompt,
+                response_ids=response,
+                reward=result.reward,
+                invalid=not action.valid,
+                anchor=env.anchor(obs),
+                next_observation_text=next_text,
+                allowed=trie.allowed_per_position(response) if trie is not None else None,
+            )
+        )
+        episode.transitions.append(
+            Transition(
+                observation=obs, action=action, next_observation=result.observation,
+                reward=result.reward, done=result.done, info=result.info,
+            )
+        )
+        episode.return_ += result.reward
+        self.history.append((env.format_observation(obs), action.command))
+        if result.done:
+            episode.success = result.success
+            episode.end_reason = self.status = "done"
+            self.observation = None
+        else:
+            self.observation = result.observation
 
 
 def run_rollout(
@@ -41,123 +124,109 @@ def run_rollout(
 ) -> RolloutBatch:
     """Play ``group_size`` episodes of each task; all members of a group start from the same state.
 
-    ``env`` is a local instance used only for prompt pieces; ``pool`` executes the episodes.
-    An env exception drops that episode (counted in ``env_errors``); the rest carry on.
+    ``env`` is a local instance used only for prompt pieces; ``pool`` executes the episodes
+    (``len(tasks) * group_size`` slots). An env exception drops that episode (counted in
+    ``env_errors``, its samples left out); the rest carry on.
     """
     limit = max_steps or cfg.max_steps or env.max_steps
-    slots = [(g, task) for g, task in enumerate(tasks) for _ in range(group_size)]
-    group_ids = [f"g{g}-{uuid.uuid4().hex[:8]}" for g in range(len(tasks))]
-    episodes = [
-        Episode(env=env.name, task_id=task.id, group_id=group_ids[g], end_reason="max_steps") for g, task in slots
-    ]
-    traj_ids = [uuid.uuid4().hex[:12] for _ in slots]
-    batch = RolloutBatch(episodes=episodes, samples=[])
-    per_slot: list[list[StepSample]] = [[] for _ in slots]
-    history: list[list[tuple[str, str]]] = [[] for _ in slots]
+    slots = _make_slots(env, tasks, group_size)
+    batch = RolloutBatch(episodes=[s.episode for s in slots], samples=[])
 
     t0 = time.perf_counter()
-    resets = pool.reset([(i, task, task.seed) for i, (_, task) in enumerate(slots)])
+    resets = pool.reset([(s.index, s.task, s.task.seed) for s in slots])
     batch.env_seconds += time.perf_counter() - t0
-    observations: list[Observation | None] = []
-    task_text: list[str | None] = []
-    for i, result in enumerate(resets):
+    for slot, result in zip(slots, resets):
         if isinstance(result, BaseException):
-            _drop(batch, i, result)
-            observations.append(None)
-            task_text.append(None)
+            slot.drop(batch, result)
         else:
-            observations.append(result)
-            task_text.append(result.task or slots[i][1].description)
+            slot.start(result)
 
     for step in range(limit):
-        active = [i for i, obs in enumerate(observations) if obs is not None]
+        active = [s for s in slots if s.running]
         if not active:
             break
-        prompts, tries = [], []
-        for i in active:
-            text = build_prompt(
-                env, observations[i], task_text[i], history[i], cfg.history_length, cfg.output_format,
-                cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
-            )
-            ids = generator.encode(text)
-            if len(ids) > cfg.max_prompt_tokens:
-                ids = ids[-cfg.max_prompt_tokens :]
-                batch.truncated_prompts += 1
-            prompts.append(ids)
-            admissible = observations[i].admissible_actions
-            choices = numbered.labels(admissible) if cfg.numbered_actions else admissible
-            tries.append(
-                ActionTrie.build(generator.tokenizer, choices, cfg.output_format)
-                if cfg.constrained and admissible
-                else None
-            )
+        prompts, tries = _build_prompts(env, generator, cfg, active, batch)
+        responses, actions = _act(generator, cfg, active, prompts, tries, temperature, batch)
         t0 = time.perf_counter()
-        responses = generator.generate(prompts, tries, temperature)
-        batch.generate_seconds += time.perf_counter() - t0
-        batch.generated_tokens += sum(len(r) for r in responses)
-        actions = [
-            parse_action(
-                generator.tokenizer.decode(r, skip_special_tokens=True), cfg.output_format, cfg.fallback_chars
-            )
-            for r in responses
-        ]
-        if cfg.numbered_actions:
-            actions = [numbered.resolve(a, observations[i].admissible_actions) for i, a in zip(active, actions)]
-        t0 = time.perf_counter()
-        results = pool.step([(i, a.command) for i, a in zip(active, actions)])
+        results = pool.step([(s.index, a.command) for s, a in zip(active, actions)])
         batch.env_seconds += time.perf_counter() - t0
-        for i, prompt, response, trie, action, result in zip(active, prompts, responses, tries, actions, results):
+        for slot, prompt, response, trie, action, result in zip(active, prompts, responses, tries, actions, results):
             if isinstance(result, BaseException):
-                _drop(batch, i, result)
-                observations[i] = None
-                continue
-            obs = observations[i]
-            episode = episodes[i]
-            next_text = env.format_observation(result.observation) if result.observation.text else None
-            per_slot[i].append(
-                StepSample(
-                    group_id=group_ids[slots[i][0]],
-                    traj_id=traj_ids[i],
-                    step_index=step,
-                    prompt_ids=prompt,
-                    response_ids=response,
-                    reward=result.reward,
-                    invalid=not action.valid,
-                    anchor=env.anchor(obs),
-                    next_observation_text=next_text,
-                    allowed=trie.allowed_per_position(response) if trie is not None else None,
-                )
-            )
-            episode.transitions.append(
-                Transition(
-                    observation=obs, action=action, next_observation=result.observation,
-                    reward=result.reward, done=result.done, info=result.info,
-                )
-            )
-            episode.return_ += result.reward
-            history[i].append((env.format_observation(obs), action.command))
-            if result.done:
-                episode.success = result.success
-                episode.end_reason = "done"
-                observations[i] = None
+                slot.drop(batch, result)
             else:
-                observations[i] = result.observation
+                slot.record(env, step, prompt, response, trie, action, result)
 
-    for i, episode in enumerate(episodes):
-        if episode.end_reason == "env_error":
+    for slot in slots:
+        if slot.status == "env_error":
             continue
-        for sample in per_slot[i]:
-            sample.episode_return = episode.return_
+        for sample in slot.samples:
+            sample.episode_return = slot.episode.return_
             batch.samples.append(sample)
     return batch
 
 
-def _drop(batch: RolloutBatch, slot: int, error: BaseException) -> None:
-    episode = batch.episodes[slot]
-    if episode.end_reason != "env_error":
-        episode.end_reason = "env_error"
-        batch.env_errors += 1
-        batch.env_error_messages.append(f"{episode.task_id}: {_describe(error)}")
+def _make_slots(env: Env, tasks: Sequence[Task], group_size: int) -> list[Slot]:
+    """Task-major slots; ids drawn as all group ids first, then one trajectory id per slot."""
+    group_ids = [f"g{g}-{uuid.uuid4().hex[:8]}" for g in range(len(tasks))]
+    members = [(g, task) for g, task in enumerate(tasks) for _ in range(group_size)]
+    return [
+        Slot(
+            index=i, group_id=group_ids[g], task=task, traj_id=uuid.uuid4().hex[:12],
+            episode=Episode(env=env.name, task_id=task.id, group_id=group_ids[g], end_reason="max_steps"),
+        )
+        for i, (g, task) in enumerate(members)
+    ]
+
+
+def _build_prompts(
+    env: Env, generator: Generator, cfg: RolloutConfig, active: list[Slot], batch: RolloutBatch
+) -> tuple[list[list[int]], list[ActionTrie | None]]:
+    """Prompt ids within ``max_prompt_tokens`` (``fit_prompt``: the head always survives; a
+    shortened prompt is counted in ``truncated_prompts``) and, when constrained, the trie of
+    admissible replies, for each active slot."""
+    prompts: list[list[int]] = []
+    tries: list[ActionTrie | None] = []
+    for slot in active:
+        obs = slot.observation
+        assert obs is not None
+
+        def render(shown: int, observation: Observation, slot: Slot = slot) -> str:
+            return build_prompt(
+                env, observation, slot.task_text, slot.history, shown, cfg.output_format,
+                cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
+            )
+
+        fitted = fit_prompt(render, generator.encode, obs, cfg.history_length, len(slot.history), cfg.max_prompt_tokens)
+        ids = fitted.ids
+        if fitted.truncated or fitted.history_shown < min(cfg.history_length, len(slot.history)):
+            batch.truncated_prompts += 1
+        prompts.append(ids)
+        admissible = obs.admissible_actions
+        choices = numbered.labels(admissible) if cfg.numbered_actions else admissible
+        tries.append(
+            ActionTrie.build(generator.tokenizer, choices, cfg.output_format)
+            if cfg.constrained and admissible
+            else None
+        )
+    return prompts, tries
+
+
+def _act(
+    generator: Generator, cfg: RolloutConfig, active: list[Slot], prompts: list[list[int]],
+    tries: list[ActionTrie | None], temperature: float, batch: RolloutBatch,
+) -> tuple[list[list[int]], list[Action]]:
+    """One batched ``generate`` call over all active slots, and the action each reply parses to."""
+    t0 = time.perf_counter()
+    responses = generator.generate(prompts, tries, temperature)
+    batch.generate_seconds += time.perf_counter() - t0
+    batch.generated_tokens += sum(len(r) for r in responses)
+    actions = [
+        parse_action(generator.tokenizer.decode(r, skip_special_tokens=True), cfg.output_format, cfg.fallback_chars)
+        for r in responses
+    ]
+    if cfg.numbered_actions:
+        actions = [numbered.resolve(a, s.observation.admissible_actions) for s, a in zip(active, actions)]
+    return responses, actions
 
 
 def _describe(error: BaseException) -> str:

@@ -7,6 +7,7 @@ loss), plus what PaW (the next observation) and GiGPO (the anchor state) need la
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from pawkit.protocol import Episode
 
@@ -38,18 +39,30 @@ class RolloutBatch:
     generated_tokens: int = 0
 
     def metrics(self) -> dict[str, float]:
+        """The step's ``rollout/`` and ``perf/`` numbers (docs/training.md): episode statistics
+        over the episodes without an env error, counts over all of them."""
         kept = [e for e in self.episodes if e.end_reason != "env_error"]
-        n = max(len(kept), 1)
-        steps = sum(len(e.transitions) for e in kept)
-        return {
-            "success_rate": sum(e.success for e in kept) / n,
-            "mean_return": sum(e.return_ for e in kept) / n,
-            "mean_steps": steps / n,
-            "invalid_action_rate": sum(not t.action.valid for e in kept for t in e.transitions) / max(steps, 1),
-            "episodes": float(len(self.episodes)),
-            "env_errors": float(self.env_errors),
-            "truncated_prompts": float(self.truncated_prompts),
-            "env_seconds": self.env_seconds,
-            "generate_seconds": self.generate_seconds,
-            "generated_tokens": float(self.generated_tokens),
-        }
+        out = {f"rollout/{k}": v for k, v in episode_stats(kept).items()}
+        out.update({
+            "rollout/episodes": float(len(self.episodes)),
+            "rollout/env_errors": float(self.env_errors),
+            "rollout/truncated_prompts": float(self.truncated_prompts),
+            "perf/env_seconds": self.env_seconds,
+            "perf/generate_seconds": self.generate_seconds,
+            "perf/generated_tokens": float(self.generated_tokens),
+        })
+        return out
+
+
+def episode_stats(episodes: Sequence[Episode]) -> dict[str, float]:
+    """Success rate, mean return, mean steps and invalid-action rate over ``episodes`` (0 when
+    there are none): the one definition behind the training metrics, ``pawkit eval`` and
+    ``pawkit play``."""
+    n = max(len(episodes), 1)
+    steps = sum(len(e.transitions) for e in episodes)
+    return {
+        "success_rate": sum(e.success for e in episodes) / n,
+        "mean_return": sum(e.return_ for e in episodes) / n,
+        "mean_steps": steps / n,
+        "invalid_action_rate": sum(not t.action.valid for e in episodes for t in e.transitions) / max(steps, 1),
+    }

@@ -1,8 +1,12 @@
 """Data-parallel training across processes started by ``accelerate launch``.
 
 Every process loads the same model, runs its own envs and rollout groups (a different task
-stream per rank), computes its own loss, and then the gradients are averaged with one
-all-reduce before the optimizer step, so all processes keep identical parameters. We average
+stream per rank), computes its share of the loss, and then the gradients are summed with one
+all-reduce before the optimizer step, so all processes keep identical parameters. The loss is
+a token mean over ALL processes' action tokens: each process divides its token sums by the
+global count (``total``, one all-reduce of the count), so the summed gradient is exactly the
+gradient one process would compute on every row (tests/test_correctness_distributed.py) — a
+process with 126 action tokens weighs 126/456 of the step, not half of it. We reduce
 gradients by hand instead of wrapping the model in DDP because each process may run a
 different number of micro-batches per step (episodes differ in length); DDP would deadlock on
 that. One process (rank 0) writes checkpoints, logs and evaluations.
@@ -19,12 +23,16 @@ import torch
 import torch.distributed as dist
 
 from pawkit.protocol import UsageError
+from pawkit.train.metrics import Metrics
 
-# Metrics that are totals over the batch (summed across processes); all others are averaged.
+# Metrics that are totals over the batch (summed across processes): counts, and the weighted WM
+# loss (each process's term of the one loss). Peaks are the largest process's. All others are
+# means weighted as each process's accumulator weighted them (tokens, episodes, …).
 SUMMED_METRICS = frozenset({
     "rollout/env_errors", "rollout/truncated_prompts", "perf/generated_tokens", "rollout/action_tokens", "paw/wm_tokens",
-    "rollout/episodes",
+    "rollout/episodes", "paw/wm_loss_weighted",
 })
+MAX_METRICS = frozenset({"perf/peak_rss_mb", "perf/peak_gpu_mb"})
 
 
 class Distributed:
@@ -62,29 +70,56 @@ class Distributed:
             for tensor in list(model.parameters()) + list(model.buffers()):
                 dist.broadcast(tensor.data, src=0)
 
-    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """One flat all-reduce of every trainable gradient (missing gradients count as zero)."""
+    def total(self, value: float) -> float:
+        """``value`` summed over processes (one all-reduce; exact for counts below 2**53)."""
+        if not self.enabled:
+            return value
+        box = torch.tensor([float(value)], dtype=torch.float64, device=self._collective_device())
+        dist.all_reduce(box, op=dist.ReduceOp.SUM)
+        return float(box.item())
+
+    def _collective_device(self) -> torch.device:
+        return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+    def sum_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """One flat all-reduce (sum) of every trainable gradient (missing gradients count as zero).
+
+        A sum, not a mean: each process's loss is already its share of the global token mean
+        (its token sums over the global token count, see ``total``).
+        """
         if not self.enabled or not params:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        flat /= self.world
         offset = 0
         for p in params:
             n = p.numel()
             p.grad = flat[offset : offset + n].view_as(p).clone()
             offset += n
 
-    def combine_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Batch totals are summed, rates and losses averaged over the processes that report them."""
+    def combine_metrics(self, metrics: Metrics) -> dict[str, float]:
+        """The step's metrics over all processes, from each one's (sum, weight) pairs.
+
+        A mean is Σ sums / Σ weights, so a token mean (``loss/pg_loss``, ``loss/kl``, …) is the
+        mean over every process's tokens and an episode rate the rate over every process's
+        episodes — what one process would log on all rows. Batch totals (``SUMMED_METRICS``)
+        are summed, peaks (``MAX_METRICS``) the largest; a key only some processes report is
+        combined over those.
+        """
         if not self.enabled:
-            return metrics
-        everyone = self.gather(metrics)
+            return metrics.result()
+        everyone = self.gather((metrics.result(), metrics.totals()))
         combined: dict[str, float] = {}
-        for key in dict.fromkeys(k for m in everyone for k in m):
-            values = [m[key] for m in everyone if key in m]
-            combined[key] = float(sum(values)) if key in SUMMED_METRICS else float(sum(values) / len(values))
+        for key in dict.fromkeys(k for _, totals in everyone for k in totals):
+            values = [result[key] for result, totals in everyone if key in totals]
+            if key in SUMMED_METRICS:
+                combined[key] = float(sum(values))
+            elif key in MAX_METRICS:
+                combined[key] = float(max(values))
+            else:
+                sums, weights = zip(*(totals[key] for _, totals in everyone if key in totals))
+                combined[key] = float(sum(sums) / sum(weights)) if sum(weights) else 0.0
         return combined
 
     def gather(self, obj: Any) -> list[Any]:

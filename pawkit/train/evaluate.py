@@ -13,7 +13,7 @@ import torch
 
 from pawkit import plugins
 from pawkit.config import Config
-from pawkit.protocol import Env, Episode, UsageError
+from pawkit.protocol import Env, Episode, check_split
 from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.play import Summary
@@ -65,8 +65,7 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     model.eval()
     env = plugins.get("env", config.env.name)(**config.env.options)
     split = split or config.env.eval_split
-    if split not in env.splits:
-        raise UsageError(f"unknown split {split!r} for {env.name}; choose from {', '.join(env.splits)}")
+    check_split(env, split)
     slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
     with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
         batch = play_split(env, pool, Generator(model, tokenizer, config.rollout), config, episodes, split, slots)

@@ -15,14 +15,16 @@ import torch
 
 from pawkit import plugins
 from pawkit.config import PawConfig
+from pawkit.rollout.tokens import plain_ids
 from pawkit.train.batching import TrainingSequence
+from pawkit.train.metrics import Metrics
 
 
 def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) -> list[int]:
     """Token ids of ``delimiter + o_{t+1}``, truncated; empty = not eligible (no final observation)."""
     if not next_observation_text:
         return []
-    ids = tokenizer(cfg.delimiter + next_observation_text, add_special_tokens=False)["input_ids"]
+    ids = plain_ids(tokenizer, cfg.delimiter + next_observation_text)  # env text: never special ids
     return list(ids[: cfg.max_obs_tokens])
 
 
@@ -44,14 +46,13 @@ class PawPlan:
     weights: torch.Tensor  # [N]: λ_g / (groups · selected in g) for selected rows, else 0
     group_lambdas: torch.Tensor  # [G]
 
-    def metrics(self, eligible: torch.Tensor) -> dict[str, float]:
+    def record(self, eligible: torch.Tensor, metrics: Metrics) -> None:
+        """The plan's one-off numbers into the step's metrics."""
         lam = self.group_lambdas
-        return {
-            "paw/selected_fraction": float(self.selected.float().mean()) if len(self.selected) else 0.0,
-            "paw/eligible_fraction": float(eligible.float().mean()) if len(eligible) else 0.0,
-            "paw/lambda_mean": float(lam.mean()) if len(lam) else 0.0,
-            "paw/lambda_std": float(lam.std(unbiased=False)) if len(lam) else 0.0,
-        }
+        metrics.set("paw/selected_fraction", float(self.selected.float().mean()) if len(self.selected) else 0.0)
+        metrics.set("paw/eligible_fraction", float(eligible.float().mean()) if len(eligible) else 0.0)
+        metrics.set("paw/lambda_mean", float(lam.mean()) if len(lam) else 0.0)
+        metrics.set("paw/lambda_std", float(lam.std(unbiased=False)) if len(lam) else 0.0)
 
 
 def plan(

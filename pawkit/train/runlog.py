@@ -55,8 +55,8 @@ class RunLogger:
                 self.writer.add_scalar(key, value, int(metrics["step"]))
         if self.progress is not None:
             status = (
-                f"success {metrics['success_rate']:.2f} return {metrics['mean_return']:.2f} "
-                f"loss {metrics.get('pg_loss', 0.0):+.3f} {metrics['tokens_per_second']:.0f} tok/s"
+                f"success {metrics['rollout/success_rate']:.2f} return {metrics['rollout/mean_return']:.2f} "
+                f"loss {metrics.get('loss/pg_loss', 0.0):+.3f} {metrics['perf/tokens_per_second']:.0f} tok/s"
             )
             if "eval/success_rate" in metrics:
                 status += f" eval {metrics['eval/success_rate']:.2f}"

@@ -1,9 +1,10 @@
-"""The training loop: rollout → advantages → (PaW plan) → one update → metrics → checkpoint.
+"""The training loop: rollout → advantages → (PaW plan) → update → metrics → checkpoint.
 
-The whole loss is in ``update``: PPO-clip on action tokens, low-variance KL to the reference
-policy, an optional entropy bonus, and Σ_g λ_g · WM loss on the selected transitions' next-
-observation tokens, all from the same forward pass. Strategies come from the registries;
-the trainer never branches on their names.
+``Trainer.train_step`` is one step, ``train`` the loop around it (evaluation, logging, early
+stop, checkpoints, signals). The loss and the optimizer step are in pawkit/train/update.py, the
+step's metrics accumulator in pawkit/train/metrics.py, the resumable state in
+pawkit/train/state.py. Strategies come from the registries; the trainer never branches on
+their names.
 """
 
 from __future__ import annotations
@@ -11,79 +12,44 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import platform
 import random
 import resource
-import signal
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from pawkit import __version__, plugins
-from pawkit.config import Config, dump_config
+from pawkit import plugins
+from pawkit.config import Config
 from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.run import draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.strategies import StepRows
 from pawkit.train import checkpoint
-from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.batching import TrainingSequence
 from pawkit.train.distributed import Distributed
-from pawkit.train.losses import low_var_kl, ppo_clip_loss
+from pawkit.train.metrics import Metrics
 from pawkit.train.models import load_model
 from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
+from pawkit.train.state import (
+    RANK_SEED_STRIDE,
+    StopRequest,
+    TrainState,
+    cuda_devices,
+    rng_preserved,
+    seed_everything,
+    write_run_info,
+)
+from pawkit.train.update import PolicyUpdate, load_reference
 
 
 class TrainingStopped(RuntimeError):
     """The run cannot continue (e.g. too many env errors); the message says why."""
 
 
-@dataclass
-class TrainState:
-    step: int = 0
-    task_rng: random.Random = field(default_factory=random.Random)
-    selector_gen: torch.Generator = field(default_factory=torch.Generator)
-    nonfinite_skips: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "task_rng": self.task_rng.getstate(),
-            "selector_gen": self.selector_gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-            "nonfinite_skips": self.nonfinite_skips,
-        }
-
-    def load(self, data: dict[str, Any]) -> None:
-        self.step = data["step"]
-        self.task_rng.setstate(data["task_rng"])
-        self.selector_gen.set_state(data["selector_gen"])
-        torch.set_rng_state(data["torch_rng"])
-        random.setstate(data["python_rng"])
-        self.nonfinite_skips = data.get("nonfinite_skips", 0)
-
-
-RANK_SEED_STRIDE = 100_003
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed)
-    except ImportError:
-        pass
-
-
-class Trainer:
+class Trainer(PolicyUpdate):
     def __init__(self, config: Config, resume: bool = False):
         self.cfg = config
         self.out = Path(config.trainer.output_dir)
@@ -117,10 +83,9 @@ class Trainer:
                 torch.manual_seed(config.seed + RANK_SEED_STRIDE * self.dist.rank)
             self.model.train()
             self.uses_lora = hasattr(self.model, "peft_config")
-            self.reference = None
-            if config.algorithm.kl_coef > 0 and not self.uses_lora:
-                self.reference, _ = load_model(config.model.model_copy(update={"gradient_checkpointing": False}))
-                self.reference.eval().requires_grad_(False)
+            self.state.cuda_devices = cuda_devices(self.model)
+            # The policy the run starts from (config.model, also on resume): update.load_reference.
+            self.reference, self.reference_adapter = load_reference(config, self.model, self.uses_lora)
             params = [p for p in self.model.parameters() if p.requires_grad]
             self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -170,42 +135,6 @@ class Trainer:
         )
         return plugins.get("advantage_estimator", self.cfg.algorithm.name)(rows, self.cfg.algorithm).float()
 
-    @torch.no_grad()
-    def old_logprobs(self, seqs: list[TrainingSequence]):
-        """Old and reference log-probs plus mean action entropy per row (actions only: cheaper)."""
-        temp = self.cfg.rollout.temperature
-        budget, pad, vocab = self.cfg.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)
-        old: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
-        ref: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
-        entropy = torch.zeros(len(seqs))
-        for mb in micro_batches(seqs, budget, pad, vocab, with_wm=False):
-            with self._autocast():
-                out = forward(self.model, mb, temp)
-            ref_out = None
-            if self.cfg.algorithm.kl_coef > 0:
-                with self._autocast(), self._reference() as reference:
-                    ref_out = forward(reference, mb, temp)
-            for b, i in enumerate(mb.index.tolist()):
-                mask = mb.action_mask[b]
-                old[i] = out.logprobs[b][mask].cpu()
-                entropy[i] = out.entropy[b][mask].mean().cpu() if mask.any() else 0.0
-                if ref_out is not None:
-                    ref[i] = ref_out.logprobs[b][mask].cpu()
-        return old, ref, entropy
-
-    @contextlib.contextmanager
-    def _reference(self):
-        if self.uses_lora:
-            with self.model.disable_adapter():
-                yield self.model
-        else:
-            yield self.reference
-
-    def _autocast(self):
-        if self.cfg.trainer.bf16:
-            return torch.autocast(device_type=next(self.model.parameters()).device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def paw_weights(self, batch: RolloutBatch, seqs: list[TrainingSequence], entropy: torch.Tensor):
         position = {g: i for i, g in enumerate(dict.fromkeys(s.group_id for s in batch.samples))}
         index = torch.tensor([position[s.group_id] for s in batch.samples], dtype=torch.long)
@@ -217,79 +146,15 @@ class Trainer:
         eligible = torch.tensor([bool(s.wm_ids) for s in seqs])
         return plan(entropy, eligible, index, means, self.env.max_return, self.cfg.paw, self.state.selector_gen), eligible
 
-    def update(self, seqs, advantages, old, ref, weights) -> dict[str, float]:
-        c = self.cfg
-        alg, temp = c.algorithm, c.rollout.temperature
-        wm_loss_fn = plugins.get("wm_loss", c.paw.wm_loss) if c.paw.enabled else None
-        total_tokens = max(sum(len(s.response_ids) for s in seqs), 1)
-        sums: dict[str, float] = {}
-
-        def add(key: str, value: float) -> None:
-            sums[key] = sums.get(key, 0.0) + float(value)
-
-        for _ in range(alg.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            for mb in micro_batches(seqs, c.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)):
-                with self._autocast():
-                    out = forward(self.model, mb, temp)
-                device = out.logprobs.device
-                rows = mb.index.tolist()
-                mask = mb.action_mask.to(device)
-                share = mask.sum().item() / total_tokens
-                old_lp = _scatter(mask, [old[i] for i in rows], device)
-                adv = advantages[mb.index].to(device).unsqueeze(1).expand_as(mask)
-                pg, clipfrac = ppo_clip_loss(out.logprobs, old_lp, adv, mask, alg.clip_low, alg.clip_high, alg.clip_ratio_c)
-                loss = pg * share
-                add("pg_loss", pg.item() * share)
-                add("clip_fraction", float(clipfrac) * share)
-                ent = (out.entropy * mask).sum() / total_tokens
-                add("entropy", ent.item())
-                loss = loss - alg.entropy_coef * ent
-                if alg.kl_coef > 0:
-                    ref_lp = _scatter(mask, [ref[i] for i in rows], device)
-                    kl = (low_var_kl(out.logprobs, ref_lp) * mask).sum() / total_tokens
-                    loss = loss + alg.kl_coef * kl
-                    add("kl", kl.item())
-                if wm_loss_fn is not None:
-                    wm_mask = mb.wm_mask.to(device)
-                    per_row = wm_loss_fn(out.logprobs, wm_mask, c.paw)
-                    w = weights[mb.index].to(device)
-                    wm = (per_row * w).sum()
-                    loss = loss + wm
-                    add("paw/wm_loss_weighted", wm.item())
-                    chosen = w > 0
-                    if chosen.any():
-                        sel_mask = wm_mask & chosen.unsqueeze(1)
-                        add("paw/_raw_sum", per_row[chosen].sum().item())
-                        add("paw/_tokens", sel_mask.sum().item())
-                        add("paw/_correct", out.wm_correct[sel_mask].sum().item())
-                        add("paw/_prob", out.logprobs[sel_mask].exp().sum().item())
-                loss.backward()
-            metrics = self._step_optimizer()
-        for key, value in metrics.items():
-            sums[key] = value
-        return {k: v / alg.ppo_epochs if k in ("pg_loss", "clip_fraction", "entropy", "kl", "paw/wm_loss_weighted") else v for k, v in sums.items()}
-
-    def _step_optimizer(self) -> dict[str, float]:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.dist.average_gradients(params)
-        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.trainer.grad_clip)
-        if not torch.isfinite(norm):
-            self.optimizer.zero_grad(set_to_none=True)
-            self.state.nonfinite_skips += 1
-            if self.dist.is_main:
-                print(f"warning: step {self.state.step + 1}: non-finite loss or gradient, update skipped", file=sys.stderr)
-            return {"grad_norm": float("nan"), "skipped_update": 1.0}
-        self.optimizer.step()
-        self.scheduler.step()
-        return {"grad_norm": float(norm), "skipped_update": 0.0}
-
     def train_step(self) -> dict[str, float]:
+        """One step; its metrics (namespaced keys, docs/training.md) combined over processes."""
         t0 = time.perf_counter()
+        _reset_peak_memory(self.state.cuda_devices)
         batch = self.rollout()
+        rollout_seconds = time.perf_counter() - t0  # this process's own rollout, before waiting for the others
         self.last_batch = batch
-        metrics = batch.metrics()
-        kept = sum(e.end_reason != "env_error" for e in batch.episodes)
+        metrics = Metrics()
+        _add_rollout_metrics(metrics, batch)
         reports = self.dist.gather((batch.env_errors, len(batch.episodes), batch.env_error_messages))
         errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)
         messages = [m for r in reports for m in r[2]]
@@ -302,48 +167,55 @@ class Trainer:
                 f"{errors} of {episodes} episodes hit env errors at step {self.state.step + 1} "
                 f"(limit trainer.max_env_error_rate={self.cfg.trainer.max_env_error_rate}); see {self.out / 'env_errors.log'}"
             )
-        rollout_seconds = time.perf_counter() - t0
-        has_work = bool(kept and batch.samples)
-        anyone_has_work = self.dist.any(has_work)  # collective: every process asks once per step
-        if not has_work and anyone_has_work:
-            # Another process has samples: join its gradient all-reduce with zero gradients.
-            for _ in range(self.cfg.algorithm.ppo_epochs):
-                self.optimizer.zero_grad(set_to_none=True)
-                metrics.update(self._step_optimizer())
-        if has_work:
-            seqs = self.sequences(batch)
-            advantages = self.advantages(batch)
-            old, ref, entropy = self.old_logprobs(seqs)
-            weights = torch.zeros(len(seqs))
-            if self.cfg.paw.enabled:
-                paw_plan, eligible = self.paw_weights(batch, seqs, entropy)
-                weights = paw_plan.weights
-                metrics.update(paw_plan.metrics(eligible))
-                seqs = drop_unweighted_targets(seqs, weights)
-                metrics["paw/wm_tokens"] = float(sum(len(s.wm_ids) for s in seqs))
-            metrics.update(self.update(seqs, advantages, old, ref, weights))
-            metrics["advantage_mean"] = float(advantages.mean())
-            metrics["action_tokens"] = float(sum(len(s.response_ids) for s in seqs))
-        raw_sum, tokens = metrics.pop("paw/_raw_sum", None), metrics.pop("paw/_tokens", None)
-        correct, prob = metrics.pop("paw/_correct", None), metrics.pop("paw/_prob", None)
-        if self.cfg.paw.enabled:
-            selected = max(1, round(metrics.get("paw/selected_fraction", 0) * len(batch.samples)))
-            metrics["paw/wm_loss_raw"] = (raw_sum or 0.0) / selected
-            metrics["paw/wm_token_accuracy"] = (correct or 0.0) / max(tokens or 0.0, 1.0)
-            metrics["paw/wm_target_prob"] = (prob or 0.0) / max(tokens or 0.0, 1.0)
+        lr = self.optimizer.param_groups[0]["lr"]  # what every optimizer step of this step uses
+        self.learn(batch, metrics)
+        if self.cfg.paw.enabled:  # always logged with PaW: 0.0 when nothing was trained on
+            for key in ("paw/wm_loss_raw", "paw/wm_token_accuracy", "paw/wm_target_prob"):
+                metrics.add(key, 0.0, weight=0.0)
+        with warnings.catch_warnings():  # stepped per training step, also when no optimizer step ran
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            self.scheduler.step()
         self.state.step += 1
-        elapsed = time.perf_counter() - t0
-        metrics.update(
-            step=float(self.state.step),
-            step_seconds=elapsed,
-            rollout_seconds=rollout_seconds,
-            tokens_per_second=metrics["generated_tokens"] / max(metrics["generate_seconds"], 1e-9),
-            lr=self.scheduler.get_last_lr()[0],
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        )
-        if torch.cuda.is_available():
-            metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        metrics.set("step", self.state.step)
+        metrics.set("perf/step_seconds", time.perf_counter() - t0)
+        metrics.set("perf/rollout_seconds", rollout_seconds)
+        metrics.set("perf/tokens_per_second", batch.generated_tokens / max(batch.generate_seconds, 1e-9))
+        metrics.set("loss/lr", lr)
+        metrics.set("perf/peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if self.state.cuda_devices:
+            metrics.set("perf/peak_gpu_mb", max(torch.cuda.max_memory_allocated(d) for d in self.state.cuda_devices) / 2**20)
         return self.dist.combine_metrics(metrics)
+
+    def learn(self, batch: RolloutBatch, metrics: Metrics) -> None:
+        """Advantages → old/reference log-probs → PaW plan → ``update``, on one rollout batch.
+
+        Collective: every process calls it once per step. One without samples joins the
+        others' all-reduces with none; PaW's weights λ_g / (groups · selected in g) count the
+        groups of every process, so the summed WM term is the one-process term on all rows.
+        """
+        kept = sum(e.end_reason != "env_error" for e in batch.episodes)
+        has_work = bool(kept and batch.samples)
+        groups = len({s.group_id for s in batch.samples}) if has_work else 0
+        reports = self.dist.gather((has_work, groups))  # collective: every process asks once per step
+        if not any(work for work, _ in reports):
+            return
+        if not has_work:
+            self.update([], torch.zeros(0), [], [], torch.zeros(0), metrics, 0)
+            return
+        seqs = self.sequences(batch)
+        advantages = self.advantages(batch)
+        old, ref, entropy = self.old_logprobs(seqs)
+        weights, selected = torch.zeros(len(seqs)), 0
+        if self.cfg.paw.enabled:
+            paw_plan, eligible = self.paw_weights(batch, seqs, entropy)
+            weights = paw_plan.weights * (groups / sum(g for _, g in reports))  # over all processes' groups
+            selected = int(paw_plan.selected.sum())
+            paw_plan.record(eligible, metrics)
+            seqs = drop_unweighted_targets(seqs, weights)
+            metrics.set("paw/wm_tokens", sum(len(s.wm_ids) for s in seqs))
+        self.update(seqs, advantages, old, ref, weights, metrics, selected)
+        metrics.add("rollout/advantage_mean", float(advantages.mean()), len(advantages))
+        metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s in seqs))
 
     def evaluate(self) -> dict[str, float]:
         """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
@@ -351,13 +223,16 @@ class Trainer:
 
         c = self.cfg
         slots = c.rollout.tasks_per_step * c.rollout.group_size
-        with _rng_preserved():
+        t0 = time.perf_counter()
+        with rng_preserved(self.state.cuda_devices):
             batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots)
+        seconds = time.perf_counter() - t0
         if batch.env_error_messages:
             with open(self.out / "env_errors.log", "a") as fh:
                 fh.writelines(f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages)
         summary = summarize(c.env.name, batch.episodes)
-        return {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
+        result = {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
+        return {**result, "perf/eval_seconds": seconds}  # not part of perf/step_seconds
 
     def save(self) -> Path | None:
         """Collective: every process hands its RNG streams to rank 0, which writes the checkpoint."""
@@ -380,56 +255,30 @@ class Trainer:
         self.env.close()
 
 
-@contextlib.contextmanager
-def _rng_preserved():
-    """Evaluation must not shift the training RNG streams (exact resume depends on them)."""
-    state = torch.get_rng_state()
-    try:
-        yield
-    finally:
-        torch.set_rng_state(state)
+# Episode means over the step's episodes without an env error, the invalid rate over their steps:
+# weighted so that combining processes gives the rate over all of them.
+EPISODE_MEANS = ("rollout/success_rate", "rollout/mean_return", "rollout/mean_steps")
 
 
-def _scatter(mask: torch.Tensor, values: list[torch.Tensor], device) -> torch.Tensor:
-    out = torch.zeros(mask.shape, device=device)
-    for b, v in enumerate(values):
-        out[b][mask[b]] = v.to(device)
-    return out
+def _add_rollout_metrics(metrics: Metrics, batch: RolloutBatch) -> None:
+    kept = [e for e in batch.episodes if e.end_reason != "env_error"]
+    weights = dict.fromkeys(EPISODE_MEANS, len(kept))
+    weights["rollout/invalid_action_rate"] = sum(len(e.transitions) for e in kept)
+    for key, value in batch.metrics().items():
+        if key in weights:
+            metrics.add(key, value, weights[key])
+        else:
+            metrics.set(key, value)
 
 
-class _StopRequest:
-    """SIGINT/SIGTERM ask the loop to checkpoint at the next safe point (between steps) and exit."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:  # a second signal: the user really wants out now
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> "_StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def write_run_info(config: Config, out: Path) -> None:
-    import transformers
-
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "config": config.model_dump(mode="json"),
-        "versions": {"pawkit": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
-    }
-    (out / "run.json").write_text(json.dumps(info, indent=2))
-    (out / "config.yaml").write_text(dump_config(config))
+def _reset_peak_memory(devices: list[int]) -> None:
+    """Make ``perf/peak_*`` this step's peaks: the GPUs' allocator peaks, and on Linux the
+    process's peak RSS (``clear_refs`` 5; elsewhere ``ru_maxrss`` stays the run's peak so far)."""
+    for device in devices:
+        torch.cuda.reset_peak_memory_stats(device)
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
 
 
 def train(config: Config, resume: bool = False, show_progress: bool = True, on_step=None) -> list[dict[str, float]]:
@@ -444,7 +293,7 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
     if main:
         write_run_info(config, trainer.out)
     history: list[dict[str, float]] = []
-    stop = _StopRequest()
+    stop = StopRequest()
     before: dict[str, float] | None = None
     try:
         if config.trainer.eval_before_after and trainer.state.step == 0 and main:
@@ -456,7 +305,7 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                 step = trainer.state.step
                 if config.trainer.eval_every and step % config.trainer.eval_every == 0 and main:
                     metrics.update(trainer.evaluate())
-                if metrics.get("skipped_update"):
+                if metrics.get("loss/skipped_update"):
                     trainer.nonfinite_in_a_row += 1
                     if trainer.nonfinite_in_a_row >= config.trainer.max_nonfinite_in_a_row:
                         raise TrainingStopped(
@@ -474,7 +323,7 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                     trainer.save()
                 target = config.trainer.early_stop_success
                 # Greedy eval success when evals run; the training batch's only when they never do.
-                judged = metrics.get("eval/success_rate", None if config.trainer.eval_every else metrics["success_rate"])
+                judged = metrics.get("eval/success_rate", None if config.trainer.eval_every else metrics["rollout/success_rate"])
                 reached = target is not None and judged is not None and judged >= target
                 asked = stop.requested or (on_step is not None and on_step(trainer, metrics))
                 if trainer.dist.any(asked) or trainer.dist.broadcast(reached):  # every process stops together

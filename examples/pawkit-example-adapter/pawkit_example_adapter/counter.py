@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pawkit.protocol import Env, Observation, StepResult, Task
+from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 
 ACTIONS = ["add 1", "add 2"]
 
@@ -32,8 +32,7 @@ class CounterEnv(Env):
 
     def tasks(self, split: str = "train") -> Sequence[Task]:
         """Odd targets train, even targets test: the splits never share a task."""
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r} for {self.name}; choose from {', '.join(self.splits)}")
+        check_split(self, split)  # a one-line UsageError naming the splits
         parity = 1 if split == "train" else 0
         targets = [t for t in range(1, self.max_target + 1) if t % 2 == parity]
         return [Task(id=f"target-{t}", split=split, seed=t, info={"target": t}) for t in targets]

@@ -1,35 +1,26 @@
-"""Example pawkit strategy plugin: a squared reward-gap balancer and a middle-entropy selector."""
+"""Example pawkit strategy plugin: a squared reward-gap balancer and a middle-entropy selector.
 
-import math
-
-import torch
+This module is what the entry point loads, for every ``pawkit`` command, so it stays light: it
+registers ``"module:attr"`` strings and imports nothing heavy. ``strategies.py`` (and torch)
+is imported only when a run first uses one of the two.
+"""
 
 from pawkit.hookspecs import hookimpl
 
 
-def squared_gap(group_mean_returns: torch.Tensor, max_return: float, cfg) -> torch.Tensor:
-    """λ_g = λ0 · (1 − R̄_g / R_max)²: nearly-solved groups get almost no world-model loss."""
-    gap = (1.0 - group_mean_returns / max_return).clamp(min=0.0)
-    return cfg.lambda0 * gap**2
-
-
-def middle_entropy(entropies: torch.Tensor, cfg, generator: torch.Generator) -> torch.Tensor:
-    """Keep the ⌈κ·N⌉ transitions closest to the median entropy (ties: lower index first)."""
-    n = len(entropies)
-    keep = min(n, math.ceil(cfg.keep_ratio * n - 1e-9))
-    mask = torch.zeros(n, dtype=torch.bool)
-    if keep:
-        distance = (entropies - entropies.median()).abs()
-        order = sorted(range(n), key=lambda i: (float(distance[i]), i))
-        mask[order[:keep]] = True
-    return mask
-
-
 @hookimpl
 def register_balancers(register):
-    register("squared_gap", squared_gap)
+    register(
+        "squared_gap",
+        "pawkit_example_strategy.strategies:squared_gap",
+        description="λ_g = λ0 · (1 − R̄_g / R_max)²: nearly-solved groups get almost no world-model loss.",
+    )
 
 
 @hookimpl
 def register_selectors(register):
-    register("middle_entropy", middle_entropy)
+    register(
+        "middle_entropy",
+        "pawkit_example_strategy.strategies:middle_entropy",
+        description="Keep the ⌈κ·N⌉ transitions closest to the median entropy (ties: lower index first).",
+    )

@@ -1,0 +1,249 @@
+"""The update of one training step: the old/reference log-prob pass, then ``ppo_epochs`` times
+the whole loss over micro-batches and one optimizer step.
+
+The loss: PPO-clip on action tokens, low-variance KL to the reference policy, an optional
+entropy bonus, and Σ_g λ_g · WM loss on the selected transitions' next-observation tokens, all
+from the same forward pass. The token terms are token means over the action tokens of the
+whole step, every process's together (the count is all-reduced; pawkit/train/distributed.py).
+
+What the loss does not do, and why:
+
+- With ``algorithm.ppo_epochs=1`` (every shipped config) the one forward pass runs on the
+  parameters that produced the old log-probs, so the ratio π/π_old is exactly 1, the clip
+  (``clip_low``/``clip_high``/dual ``clip_ratio_c``) never acts and ``loss/clip_fraction`` is 0:
+  the PPO term is the plain policy gradient −A·∇log π, token-mean. The clip only matters from
+  the second epoch on, where the policy has moved.
+- No dropout in any pass of the update or the reference (pawkit/train/dropout.py): the RL
+  passes score the policy that sampled (in eval mode), not a random sub-network.
+- The KL reference is the policy the run started from, also after ``--resume``
+  (``load_reference``); there is no moving reference.
+
+``PolicyUpdate`` is mixed into ``Trainer`` and reads its ``cfg``, ``model``, ``tokenizer``,
+``reference``, ``reference_adapter``, ``uses_lora``, ``optimizer``, ``dist`` and ``state``;
+its metrics go into the step's ``Metrics`` (pawkit/train/metrics.py). The LR schedule is the
+trainer's: one scheduler step per training step, after all epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from pawkit import plugins
+from pawkit.config import Config
+from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.dropout import dropout_disabled
+from pawkit.train.losses import low_var_kl, ppo_clip_loss
+from pawkit.train.metrics import Metrics
+from pawkit.train.models import load_model
+
+REFERENCE_ADAPTER = "reference"
+
+
+def load_reference(cfg: Config, model, uses_lora: bool):
+    """The KL reference: the policy the run starts from, ``(reference model, adapter name)``.
+
+    Built from ``cfg.model`` — the run's own start, also when ``--resume`` loads the policy from
+    a later checkpoint, so a resumed run keeps its step-0 reference:
+
+    - full weights: a frozen copy of that model (``(model, None)``);
+    - LoRA on a base (a fresh adapter, which starts as the identity): the policy with its
+      adapter disabled, no second copy (``(None, None)``);
+    - LoRA from a saved adapter (``model.name=<run>/checkpoints/step-N/model``): that adapter
+      again, loaded frozen next to the trained one as adapter ``"reference"``
+      (``(None, "reference")``). The adapter-disabled base would be a different policy (the
+      start of the run that trained the adapter). PEFT saves every adapter, so such a run's
+      checkpoints also hold ``model/reference/``; loading ``model/`` reads only the trained one.
+
+    ``(None, None)`` also when ``algorithm.kl_coef`` is 0 (no KL, no reference).
+    """
+    if cfg.algorithm.kl_coef == 0:
+        return None, None
+    if uses_lora:
+        start = Path(cfg.model.name).expanduser()
+        if (start / "adapter_config.json").exists():
+            with warnings.catch_warnings():  # PEFT reads a property that transformers 5 deprecated
+                warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+                model.load_adapter(str(start), adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+            return None, REFERENCE_ADAPTER
+        return None, None
+    reference, _ = load_model(cfg.model.model_copy(update={"gradient_checkpointing": False}))
+    return reference.eval().requires_grad_(False), None
+
+
+@contextlib.contextmanager
+def _adapter_active(model, name: str):
+    """``model`` (a PeftModel) runs with adapter ``name``; requires_grad flags are kept as they are
+    (PEFT's ``set_adapter`` toggles them, and the optimizer holds the trained adapter's)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    previous = model.active_adapter
+    model.set_adapter(name, inference_mode=True)
+    try:
+        yield model
+    finally:
+        model.set_adapter(previous)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+class PolicyUpdate:
+    reference_adapter: str | None = None
+
+    @torch.no_grad()
+    def old_logprobs(self, seqs: list[TrainingSequence]):
+        """Old and reference log-probs plus mean action entropy per row (actions only: cheaper)."""
+        with dropout_disabled(self.model, self.reference):
+            return self._old_logprobs(seqs)
+
+    def _old_logprobs(self, seqs: list[TrainingSequence]):
+        temp = self.cfg.rollout.temperature
+        budget, pad, vocab = self.cfg.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)
+        old: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
+        ref: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
+        entropy = torch.zeros(len(seqs))
+        for mb in micro_batches(seqs, budget, pad, vocab, with_wm=False):
+            with self._autocast():
+                out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
+            ref_out = None
+            if self.cfg.algorithm.kl_coef > 0:
+                with self._autocast(), self._reference() as reference:
+                    ref_out = forward(reference, mb, temp, top_p=self.cfg.rollout.top_p)
+            for b, i in enumerate(mb.index.tolist()):
+                mask = mb.action_mask[b]
+                old[i] = out.logprobs[b][mask].cpu()
+                entropy[i] = out.entropy[b][mask].mean().cpu() if mask.any() else 0.0
+                if ref_out is not None:
+                    ref[i] = ref_out.logprobs[b][mask].cpu()
+        return old, ref, entropy
+
+    @contextlib.contextmanager
+    def _reference(self):
+        """The reference policy of ``load_reference``, for one no-grad pass."""
+        if self.reference_adapter is not None:
+            with _adapter_active(self.model, self.reference_adapter):
+                yield self.model
+        elif self.uses_lora:
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self.reference
+
+    def _autocast(self):
+        if self.cfg.trainer.bf16:
+            return torch.autocast(device_type=next(self.model.parameters()).device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def update(self, seqs, advantages, old, ref, weights, metrics: Metrics | None = None, selected: int | None = None) -> Metrics:
+        """``ppo_epochs`` passes of loss + backward + one optimizer step; returns ``metrics``.
+
+        Collective under data parallelism: every process calls it once per step, one with no
+        samples with empty ``seqs`` (it adds zero gradients to the others' and takes the same
+        optimizer steps). The PPO, entropy and KL terms are token means over the action tokens
+        of ALL processes (a micro-batch adds its token sums / the global count); the WM term is
+        Σ_rows λ_g · WM loss, a sum, so summing the processes' gradients gives exactly the
+        one-process gradient on all rows.
+
+        Per-token terms (``loss/pg_loss``, ``clip_fraction``, ``entropy``, ``kl``,
+        ``paw/wm_token_accuracy``, ``paw/wm_target_prob``) are added per micro-batch with its
+        token count as the weight: the token mean over the batch, averaged over epochs.
+        ``paw/wm_loss_weighted`` (the step's WM loss term) is added once per epoch with weight
+        1: its mean over epochs. ``paw/wm_loss_raw`` = the summed raw WM loss of the selected
+        transitions / ``selected`` (their number, default the rows with weight > 0) is added
+        once per epoch with weight ``selected``: the mean over epochs, and over processes the
+        mean over all selected transitions.
+        """
+        metrics = Metrics() if metrics is None else metrics
+        if selected is None:
+            selected = int((weights > 0).sum())
+        # One all-reduce: the loss is a token mean over every process's action tokens.
+        total_tokens = max(self.dist.total(sum(len(s.response_ids) for s in seqs)), 1)
+        with dropout_disabled(self.model):
+            for epoch in range(self.cfg.algorithm.ppo_epochs):
+                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, total_tokens)
+                self._step_optimizer(metrics, epoch)
+        return metrics
+
+    def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, total_tokens: float) -> None:
+        """Loss and backward over every micro-batch: the gradient of one optimizer step."""
+        c = self.cfg
+        alg, temp = c.algorithm, c.rollout.temperature
+        wm_loss_fn = plugins.get("wm_loss", c.paw.wm_loss) if c.paw.enabled else None
+        self.optimizer.zero_grad(set_to_none=True)
+        wm_weighted = wm_raw = 0.0
+        for mb in micro_batches(seqs, c.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)):
+            with self._autocast():
+                out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
+            device = out.logprobs.device
+            rows = mb.index.tolist()
+            mask = mb.action_mask.to(device)
+            tokens = mask.sum().item()
+            old_lp = _scatter(mask, [old[i] for i in rows], device)
+            adv = advantages[mb.index].to(device).unsqueeze(1).expand_as(mask)
+            pg, clipfrac = ppo_clip_loss(out.logprobs, old_lp, adv, mask, alg.clip_low, alg.clip_high, alg.clip_ratio_c)
+            loss = pg * (tokens / total_tokens)  # this micro-batch's share of the step's action tokens
+            metrics.add("loss/pg_loss", pg.item(), tokens)
+            metrics.add("loss/clip_fraction", float(clipfrac), tokens)
+            ent_sum = (out.entropy * mask).sum()
+            metrics.add("loss/entropy", ent_sum.item() / max(tokens, 1), tokens)
+            loss = loss - alg.entropy_coef * (ent_sum / total_tokens)
+            if alg.kl_coef > 0:
+                ref_lp = _scatter(mask, [ref[i] for i in rows], device)
+                kl_sum = (low_var_kl(out.logprobs, ref_lp) * mask).sum()
+                metrics.add("loss/kl", kl_sum.item() / max(tokens, 1), tokens)
+                loss = loss + alg.kl_coef * (kl_sum / total_tokens)
+            if wm_loss_fn is not None:
+                wm_mask = mb.wm_mask.to(device)
+                per_row = wm_loss_fn(out.logprobs, wm_mask, c.paw)
+                w = weights[mb.index].to(device)
+                wm = (per_row * w).sum()
+                loss = loss + wm
+                wm_weighted += wm.item()
+                chosen = w > 0
+                if chosen.any():
+                    sel_mask = wm_mask & chosen.unsqueeze(1)
+                    wm_tokens = sel_mask.sum().item()
+                    wm_raw += per_row[chosen].sum().item()
+                    per_token = max(wm_tokens, 1)
+                    metrics.add("paw/wm_token_accuracy", out.wm_correct[sel_mask].sum().item() / per_token, wm_tokens)
+                    metrics.add("paw/wm_target_prob", out.logprobs[sel_mask].exp().sum().item() / per_token, wm_tokens)
+            loss.backward()
+        if wm_loss_fn is not None:
+            metrics.add("paw/wm_loss_weighted", wm_weighted)
+            metrics.add("paw/wm_loss_raw", wm_raw / max(selected, 1), selected)
+
+    def _step_optimizer(self, metrics: Metrics, epoch: int = 0) -> None:
+        """Sum gradients over processes, clip, step (or skip a non-finite update).
+
+        ``loss/grad_norm`` (the global norm before clipping, as ``clip_grad_norm_`` returns it)
+        and ``loss/skipped_update`` are means over the step's epochs (the latter: the fraction
+        of its optimizer steps skipped); with ``ppo_epochs`` > 1 each epoch's norm is also kept
+        as ``loss/grad_norm_epoch{k}``, k = 1, 2, … The LR scheduler is not stepped here: it
+        advances once per training step (``Trainer.train_step``).
+        """
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.dist.sum_gradients(params)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.trainer.grad_clip)
+        skipped = not torch.isfinite(norm)
+        if skipped:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.state.nonfinite_skips += 1
+            if self.dist.is_main:
+                print(f"warning: step {self.state.step + 1}: non-finite loss or gradient, update skipped", file=sys.stderr)
+        else:
+            self.optimizer.step()
+        value = float("nan") if skipped else float(norm)
+        metrics.add("loss/grad_norm", value)
+        metrics.add("loss/skipped_update", float(skipped))
+        if self.cfg.algorithm.ppo_epochs > 1:
+            metrics.set(f"loss/grad_norm_epoch{epoch + 1}", value)
+
+
+def _scatter(mask: torch.Tensor, values: list[torch.Tensor], device) -> torch.Tensor:
+    out = torch.zeros(mask.shape, device=device)
+    for b, v in enumerate(values):
+        out[b][mask[b]] = v.to(device)
+    return out
