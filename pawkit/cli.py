@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
@@ -34,6 +35,10 @@ from pawkit.protocol import UsageError, check_split
 from pawkit.rollout.play import POLICIES, Summary, play_episode
 
 USER_ERRORS: tuple[type[BaseException], ...] = (UsageError,)  # ConfigError, PluginError, adapters' data errors
+# `pawkit train` exit codes: 0 finished (trainer.steps, or early stop), 1 the run stopped itself
+# (TrainingStopped), 2 a user mistake (one line), 3 stopped before trainer.steps by SIGINT/SIGTERM
+# with its checkpoint kept (`--resume` continues; `pawkit sweep` resumes it), 130 a second Ctrl-C.
+EXIT_INTERRUPTED = 3
 
 
 def _console():
@@ -41,11 +46,11 @@ def _console():
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(str(cell)) for cell in row))  # Text: plugin/env text is never rich markup ("[p ≤ ρ]")
     _console().print(table)
 
 
@@ -89,7 +94,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         return 0
     rows = explain(config)
     if sys.stdout.isatty():
-        table = Table(title=f"pawkit config ({config.env.name})")
+        table = Table(title=Text(f"pawkit config ({config.env.name})"))
         table.add_column("key", no_wrap=True)
         table.add_column("value", max_width=32, overflow="fold")
         table.add_column("description")
@@ -117,6 +122,8 @@ def make_env(name: str, options: dict[str, Any]):
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     config = load_config(args.env, args.config, args.overrides)
     if args.policy not in POLICIES:
         raise UsageError(f"unknown policy {args.policy!r}; choose from {', '.join(POLICIES)}")
@@ -148,23 +155,44 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def _progress(disabled: bool):
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=disabled
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=disabled,
     )
 
 
+class _ResumeFlag(argparse.Action):
+    """``--resume`` (True) or ``--resume=auto``; a KEY=VALUE right after a bare ``--resume`` stays an override."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value is not None and value != "auto" and "=" not in value:
+            raise UsageError(f"--resume takes no value or =auto, not {value!r}")
+        namespace.resume = "auto" if value == "auto" else True
+        namespace.resume_overrides = [value] if value and "=" in value else []
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from pawkit.train.checkpoint import NonFiniteModel
     from pawkit.train.trainer import (  # torch: only for the commands that train
         TrainingStopped,
         train,
     )
 
-    config = load_config(args.env, args.config, args.overrides)
-    registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
+    config = load_config(args.env, args.config, [*args.overrides, *getattr(args, "resume_overrides", [])])
+    entry = registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
+    if (status := entry.status()) != "ready":
+        raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
+    from pawkit.config import check_writable_dir
+
+    check_writable_dir(config.trainer.output_dir, "trainer.output_dir")  # before the run folder is made
     try:
-        train(config, resume=args.resume, show_progress=not args.quiet)
-    except TrainingStopped as exc:  # the run itself decided to stop; checkpoints are kept
+        history = train(config, resume=args.resume, show_progress=not args.quiet, overwrite=args.overwrite)
+    except (TrainingStopped, NonFiniteModel) as exc:  # the run itself decided to stop; checkpoints are kept
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if getattr(history, "interrupted", False):  # a signal stopped it before trainer.steps: not finished
+        print(f"stopped at step {int(history[-1]['step'])} of {config.trainer.steps} by a signal; the checkpoint "
+              f"is kept: continue with --resume (exit code {EXIT_INTERRUPTED})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -172,10 +200,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pawkit.train.evaluate import (
         evaluate,  # torch: only for the commands that train
     )
+    from pawkit.train.models import checkpoint_model
 
-    overrides = list(args.overrides) + [f"model.name={args.model}"]
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
+    model = args.model
+    resolved, kind = checkpoint_model(Path(model).expanduser())  # a run or step folder given for its model/
+    if resolved is not None and not (Path(model).expanduser() / "config.json").exists():
+        print(f"{model} is {kind}: evaluating {resolved}", file=sys.stderr)
+        model = str(resolved)
+    overrides = list(args.overrides) + [f"model.name={model}"]
     config = load_config(args.env, args.config, overrides)
-    result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.json)
+    result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
     if args.json:
         print(json.dumps(result))
     else:
@@ -222,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = command("train", cmd_train, "train an agent by RL (+ PaW when paw.enabled=true)")
     env_args(train)
-    train.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    train.add_argument(
+        "--resume", nargs="?", action=_ResumeFlag, default=False, metavar="auto",
+        help="continue from the newest intact checkpoint (refused without one); --resume=auto: if there is one, else start fresh",
+    )
+    train.add_argument("--overwrite", action="store_true", help="delete an earlier run in trainer.output_dir and start over")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = command("eval", cmd_eval, "evaluate a model or checkpoint")
@@ -231,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=32)
     ev.add_argument("--split", default=None)
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     add_sweep_command(sub)
     pm.hook.register_commands(subparsers=sub)

@@ -9,7 +9,9 @@ regenerates the reference page from them.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -39,7 +41,8 @@ class ConfigError(UsageError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `.inf` / `.nan` is refused for every float key (`float | None` too)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class EnvConfig(_Section):
@@ -136,10 +139,10 @@ class TrainerConfig(_Section):
 
     steps: int = Field(100, ge=0, description="training steps (one rollout batch + update each), counted across resumes")
     output_dir: str = Field("runs/default", description="run folder: run.json, metrics.jsonl, checkpoints/, trajectories/, env_errors.log")
-    lr: float = Field(1e-6, gt=0, description="learning rate (AdamW), per optimizer step; the peak when a schedule or warmup applies")
+    lr: float = Field(1e-6, gt=0, description="learning rate (AdamW); the peak when a schedule or warmup applies; every PPO epoch of a step uses that step's lr")
     weight_decay: float = Field(0.01, ge=0, description="AdamW's decoupled weight decay")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="lr multiplier after warmup: constant 1, or linear/cosine decay to 0 at trainer.steps")
-    warmup_steps: int = Field(0, ge=0, description="linear lr warmup from lr/warmup_steps to lr (scheduler steps, one per optimizer step)")
+    warmup_steps: int = Field(0, ge=0, description="linear lr warmup from lr/warmup_steps to lr (training steps; the schedule advances once per step)")
     grad_clip: float = Field(1.0, gt=0, description="clip the global gradient L2 norm to this before each optimizer step")
     micro_batch_tokens: int = Field(8192, ge=16, description="padded tokens per forward pass (rows × longest row; a longer row goes alone); a memory knob, the loss is the same (tokens)")
     bf16: bool = Field(False, description="run the training forward passes under bfloat16 autocast (weights keep model.dtype)")
@@ -158,7 +161,7 @@ class TrainerConfig(_Section):
 class Config(_Section):
     """A whole run."""
 
-    seed: int = Field(0, description="random seed of Python, torch and numpy, of task draws and of the PaW selector")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed of Python, torch and numpy, of task draws and of the PaW selector (numpy accepts 0 … 2³²−1)")
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
@@ -191,7 +194,10 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
             problems.append(f"malformed override {item!r}: expected key=value, e.g. trainer.steps=3")
             continue
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = _load_yaml(raw) if raw != "" else ""
+        except DuplicateKeyError as exc:
+            problems.append(f"override {item!r}: {exc}")
+            continue
         except yaml.YAMLError:
             value = raw
         node = tree
@@ -222,12 +228,44 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one mapping: plain YAML keeps the last (a second ``trainer:`` drops the first)."""
+
+
+def _no_duplicate_keys(node: yaml.Node | None, path: str = "") -> None:
+    seen: dict[Any, int] = {}
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+        if key.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat keys on purpose
+            continue
+        name, line = (key.value if isinstance(key, yaml.ScalarNode) else id(key)), key.start_mark.line + 1
+        if name in seen:
+            raise DuplicateKeyError(f"key '{path}{name}' appears twice (lines {seen[name]} and {line}); give it once")
+        seen[name] = line
+        _no_duplicate_keys(value, f"{path}{name}.")
+    for i, item in enumerate(node.value if isinstance(node, yaml.SequenceNode) else ()):
+        _no_duplicate_keys(item, f"{path.rstrip('.')}[{i}].")
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping, at any depth."""
+    _no_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+    return yaml.safe_load(text)
+
+
 def read_yaml(path: Path, what: str = "config file", empty_ok: bool = True) -> dict[str, Any]:
-    """A YAML mapping from ``path``; a missing file, bad YAML or a non-mapping is one ConfigError line."""
+    """A YAML mapping from ``path``; a missing file, a folder, an unreadable or non-UTF-8 file,
+    bad YAML, a key given twice or a non-mapping is one ConfigError line."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = _load_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None
+    except OSError as exc:  # a folder, no permission, ...
+        why = "is a folder, not a YAML file" if isinstance(exc, IsADirectoryError) else f"cannot be read: {exc.strerror or exc}"
+        raise ConfigError(f"{what} {path} {why}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{what} {path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if data is None and empty_ok:
@@ -271,6 +309,17 @@ def load_config(
         raise ConfigError(_format_errors(err)) from None
 
 
+def check_writable_dir(path: str | Path, key: str) -> None:
+    """A ConfigError naming ``key`` unless ``path`` is, or can be made, a folder we may write (nothing is created)."""
+    target = probe = Path(path).expanduser()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{key}={path} {'is a file' if probe == target else f'is inside {probe}, a file'}, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path} is not writable" + ("" if probe == target else f" ({probe} is not)"))
+
+
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
@@ -290,13 +339,8 @@ def leaf_fields(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple
 def explain(config: Config) -> list[tuple[str, str, str]]:
     """(dotted key, value as JSON/YAML, description) for every leaf of ``config``."""
     data = config.model_dump(mode="json")
-    rows = []
-    for key, _, info in leaf_fields():
-        value: Any = data
-        for part in key.split("."):
-            value = value[part]
-        rows.append((key, json.dumps(value, ensure_ascii=False), info.description or ""))
-    return rows
+    value = lambda key: functools.reduce(lambda node, part: node[part], key.split("."), data)  # noqa: E731
+    return [(key, json.dumps(value(key), ensure_ascii=False), info.description or "") for key, _, info in leaf_fields()]
 
 
 def _type_name(annotation: Any) -> str:
@@ -313,21 +357,14 @@ def _type_name(annotation: Any) -> str:
 
 
 def _constraints(info: Any) -> list[str]:
-    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    out = []
-    for item in info.metadata:
-        for attr, symbol in symbols.items():
-            if getattr(item, attr, None) is not None:
-                out.append(f"{symbol} {getattr(item, attr)}")
-        if getattr(item, "pattern", None):
-            out.append(f"matches `{item.pattern}`")
-    return out
+    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "pattern": "matches"}
+    return [f"{symbol} `{getattr(item, attr)}`" if attr == "pattern" else f"{symbol} {getattr(item, attr)}"
+            for item in info.metadata for attr, symbol in symbols.items() if getattr(item, attr, None) is not None]
 
 
 def _cell(text: str, html: bool = False) -> str:
     """A markdown table cell; ``html`` text (not code) also escapes ``<`` so ``<think>`` shows."""
-    text = text.replace("|", "\\|")
-    return text.replace("<", "&lt;") if html else text
+    return text.replace("|", "\\|").replace("<", "&lt;" if html else "<")
 
 
 def reference_markdown() -> str:
@@ -345,19 +382,15 @@ def reference_markdown() -> str:
     ]
     sections: dict[str, list[tuple[str, Any]]] = {}
     owners: dict[str, type[BaseModel]] = {}
-    for key, owner, info in leaf_fields():
-        section = key.rpartition(".")[0]
-        sections.setdefault(section, []).append((key, info))
-        owners[section] = owner
+    for key, owners[key.rpartition(".")[0]], info in leaf_fields():
+        sections.setdefault(key.rpartition(".")[0], []).append((key, info))
     for section, fields in sections.items():
         doc = (owners[section].__doc__ or "").strip().splitlines()[0]
         lines += ["", f"## {section or 'top level'}", "", doc, "", "| key | default | type | description |", "|---|---|---|---|"]
         for key, info in fields:
             default = info.get_default(call_default_factory=True)
             kind = ", ".join([f"`{_type_name(info.annotation)}`", *_constraints(info)])
-            lines.append(
-                f"| `{key}` | `{_cell(json.dumps(default, ensure_ascii=False))}` | {_cell(kind)} | {_cell(info.description or '', html=True)} |"
-            )
+            lines.append(f"| `{key}` | `{_cell(json.dumps(default, ensure_ascii=False))}` | {_cell(kind)} | {_cell(info.description or '', html=True)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,13 @@ class _Model(BaseModel):
 
 
 class Observation(_Model):
-    """What the agent sees: the env's own text, plus what a prompt needs to show it."""
+    """What the agent sees: the env's own text, plus what a prompt needs to show it.
+
+    Conventions for ``info`` of the observation ``reset`` returns: ``turn_limit`` (int) lowers
+    this episode's turn limit below the run's; ``min_steps`` (int) is the fewest turns the task
+    needs (e.g. its gold path) — a run whose limit is below it counts the episode in
+    ``rollout/unsolvable_episodes`` and warns, since no policy could succeed on it.
+    """
 
     text: str
     admissible_actions: list[str] | None = None

@@ -9,7 +9,8 @@
   after ``--resume`` its reference is still that starting adapter.
 - The logged lr is the one the step's optimizer steps used (before: warm-up step 1 trained at
   0.0015 and logged 0.003), and the schedule advances once per training step, not per PPO
-  epoch (before, with ppo_epochs=2 and a linear schedule over 4 steps: 0.0015, 0, −0.0015, −0.003).
+  epoch (before, with ppo_epochs=2 and a linear schedule over 4 steps, the optimizer steps
+  went down to 0 at step 3 and to −0.00225 at the last; the log read 0.0015, 0, −0.0015, −0.003).
 - Checkpoints restore every random stream, evaluation shifts none of them, and the peak memory
   of a step is that step's.
 """
@@ -57,6 +58,7 @@ def lora_checkpoint(tmp_path, *extra):
 def repeat_old_logprobs(trainer):
     seqs = trainer.sequences(trainer.rollout())
     (old1, ref1, ent1), (old2, ref2, ent2) = trainer.old_logprobs(seqs), trainer.old_logprobs(seqs)
+    assert torch.equal(ent1, ent2)
     return seqs, old1, old2, ref1, ref2
 
 
@@ -80,14 +82,18 @@ def test_a_dropout_checkpoint_scores_the_same_tokens_identically_and_starts_at_k
         trainer.close()
 
 
-def test_dropout_is_off_while_gradient_checkpointing_still_recomputes(tmp_path):
-    path = save_tiny(tmp_path / "dropout", attention_dropout=0.1)
+@pytest.mark.parametrize("start", ["dropout checkpoint", "LoRA checkpoint"])
+def test_dropout_is_off_while_gradient_checkpointing_still_recomputes(tmp_path, start):
+    if start == "dropout checkpoint":
+        path = save_tiny(tmp_path / "dropout", attention_dropout=0.1)
+    else:
+        path = lora_checkpoint(tmp_path, "model.lora.dropout=0.1")
     trainer = Trainer(config(tmp_path / "run", f"model.name={path}", "model.gradient_checkpointing=true", "algorithm.kl_coef=0.01"))
     try:
         seqs, old1, old2, ref1, _ = repeat_old_logprobs(trainer)
         assert all(torch.equal(a, b) for a, b in zip(old1, old2))
         calls = []
-        attention = trainer.model.model.layers[0].self_attn
+        attention = next(m for name, m in trainer.model.named_modules() if name.endswith("layers.0.self_attn"))
         handle = attention.register_forward_hook(lambda module, args, out: calls.append(module.training))
         try:
             metrics = trainer.update(seqs, torch.ones(len(seqs)), old1, ref1, torch.zeros(len(seqs)))
@@ -108,6 +114,7 @@ def test_a_lora_run_from_a_lora_checkpoint_starts_at_kl_zero_with_its_adapter_as
     trainer = Trainer(config(tmp_path / "run", f"model.name={start}", "algorithm.kl_coef=0.01"))
     try:
         assert trainer.uses_lora and trainer.reference is None and trainer.reference_adapter == REFERENCE_ADAPTER
+        assert trainer.model.training  # loading a frozen adapter must not switch the policy to eval mode
         frozen = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if f".{REFERENCE_ADAPTER}." in n}
         trained = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
         assert frozen and not any(id(p) in trained for n, p in trainer.model.named_parameters() if n in frozen)
@@ -210,7 +217,9 @@ def test_evaluation_leaves_every_random_stream_as_it_was():
 def test_training_with_evaluations_trains_exactly_as_without(tmp_path):
     runs = []
     for name, every in (("a", 0), ("b", 1)):
-        cfg = config(tmp_path / name, "trainer.steps=2", f"trainer.eval_every={every}", "trainer.eval_episodes=2")
+        # Sampled evaluations (temperature 1): they draw from the same generators as training.
+        cfg = config(tmp_path / name, "trainer.steps=2", f"trainer.eval_every={every}", "trainer.eval_episodes=2",
+                     "rollout.eval_temperature=1.0")
         runs.append(train(cfg, show_progress=False))
     plain, evaluated = runs
     assert "eval/success_rate" in evaluated[0] and evaluated[0]["perf/eval_seconds"] > 0
@@ -225,12 +234,12 @@ def test_a_steps_peak_memory_is_its_own(tmp_path):
     trainer = Trainer(config(tmp_path))
     try:
         trainer.train_step()
-        ballast = np.ones(64 * 2**20 // 8)  # 64 MiB touched between steps
+        ballast = np.ones(256 * 2**20 // 8)  # 256 MiB touched between steps (a step itself peaks ~35 MiB above baseline)
         ballast[:] = 2.0
         high = trainer_peak_now()
         del ballast
         metrics = trainer.train_step()
-        assert metrics["perf/peak_rss_mb"] < high - 32
+        assert metrics["perf/peak_rss_mb"] < high - 128
     finally:
         trainer.close()
 

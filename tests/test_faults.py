@@ -304,7 +304,7 @@ def test_k_nonfinite_updates_in_a_row_stop_the_run_and_keep_the_last_good_checkp
     NAN_CALLS.update(range(2, 100))
     cfg = tiny(tmp_path, "algorithm.name=nan_grpo", "trainer.steps=5", "trainer.save_every=1",
                "trainer.max_nonfinite_in_a_row=2", "trainer.keep_checkpoints=3")
-    with pytest.raises(TrainingStopped, match=r"^2 updates in a row had a non-finite loss or gradient \(step 3\)"):
+    with pytest.raises(TrainingStopped, match=r"^2 updates in a row had a non-finite loss, gradient or weights \(step 3\)"):
         train(cfg, show_progress=False)
     found = complete_checkpoints(tmp_path)
     assert [p.name for p in found] == ["step-000001", "step-000002"]  # step 3 was never saved
@@ -389,15 +389,16 @@ def test_sigterm_saves_a_complete_checkpoint_and_exits_cleanly(tmp_path):
     wait_for(lambda: (out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 1, proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr[-2000:]
+    assert proc.returncode == 3, stderr[-2000:]  # stopped before trainer.steps: not "finished" (pawkit.cli)
     assert "Traceback" not in stderr
     reached = max(metrics_by_step(out))
     assert 1 <= reached < 50
+    assert f"stopped at step {int(reached)} of 50 by a signal" in stderr
     found = complete_checkpoints(out)
     assert [p.name for p in found] == [f"step-{int(reached):06d}"]  # save_every=1000: only the signal's save
-    assert json.loads((found[0] / MARKER).read_text()) == {"step": int(reached)}
+    assert json.loads((found[0] / MARKER).read_text())["step"] == int(reached)
     assert not list((out / "checkpoints").glob(".tmp-*"))
-    figure(f"SIGTERM: stopped at step {int(reached)}, exit 0, checkpoint of step {int(reached)} written, 0 steps lost")
+    figure(f"SIGTERM: stopped at step {int(reached)}, exit 3, checkpoint of step {int(reached)} written, 0 steps lost")
 
 
 def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
@@ -406,7 +407,7 @@ def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
     lines = [json.dumps({"step": float(s)}) for s in (1, 2, 3)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 4.0, "succ')  # killed mid-write
     with RunLogger(tmp_path, tiny(tmp_path), start=2, enabled=False) as log:
-        log.metrics_file.write(json.dumps({"step": 3.0, "resumed": True}) + "\n")
+        log.step({"step": 3.0, "resumed": True})
     written = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert written == [{"step": 1.0}, {"step": 2.0}, {"step": 3.0, "resumed": True}]
 

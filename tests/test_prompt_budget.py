@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pawkit import plugins
-from pawkit.config import ModelConfig, RolloutConfig
+from pawkit.config import RolloutConfig
 from pawkit.protocol import Observation
 from pawkit.rollout.budget import CUT_MARKER, PromptBudgetError, cut_middle, fit_prompt
 from pawkit.rollout.generate import Generator

@@ -170,7 +170,7 @@ def test_slot_drop_counts_once_and_record_ends_on_done():
     task = Task(id="t", description="reach it")
     slot = Slot(index=0, group_id="g0", task=task, traj_id="x",
                 episode=Episode(env="e", task_id="t", group_id="g0", end_reason="max_steps"))
-    slot.start(Observation(text="here"))
+    slot.start(Observation(text="here"), 6, RolloutBatch(episodes=[], samples=[]))
     assert slot.running and slot.task_text == "reach it"
     env = GridNavEnv()
     done = StepResult(observation=Observation(text="there"), reward=1.0, done=True, success=True)
@@ -188,3 +188,22 @@ def test_slot_drop_counts_once_and_record_ends_on_done():
     other.drop(batch, RuntimeError("twice"))
     assert other.status == "env_error" and not other.running and other.episode.end_reason == "env_error"
     assert batch.env_errors == 1 and batch.env_error_messages == ["t: RuntimeError: once"]
+
+
+def test_env_turn_limit_and_a_need_above_the_limit_are_honoured(setup):
+    """An env's info["turn_limit"] caps its episode; info["min_steps"] above the cap is counted and warned."""
+    cfg, gen = setup
+
+    class Bounded(GridNavEnv):
+        def reset(self, task=None, seed=None):
+            obs = super().reset(task=task, seed=seed)
+            return obs.model_copy(update={"info": {**obs.info, "turn_limit": 1, "min_steps": 2}})
+
+    env = Bounded()
+    tasks = far_tasks(env, 2)
+    pool = ListPool([Bounded() for _ in range(4)])
+    with pytest.warns(UserWarning, match="needs at least 2 turns but this run allows 1"):
+        batch = run_rollout(env, pool, gen, tasks, 2, cfg.rollout, 1.0)
+    assert [len(e.transitions) for e in batch.episodes] == [1, 1, 1, 1]
+    assert [e.end_reason for e in batch.episodes] == ["max_steps"] * 4
+    assert batch.unsolvable_episodes == 4 and batch.metrics()["rollout/unsolvable_episodes"] == 4.0

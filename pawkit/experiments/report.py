@@ -8,6 +8,8 @@ the last periodic ``eval/success_rate``), its mean return, WM token accuracy (ar
 the next-observation tokens of held-out episodes played by the final checkpoint — ``pawkit eval``
 — for every arm, PaW or not; ``n/a`` when ``wm_eval_episodes: 0``), wall time of the training
 process, and the number of seeds that finished. Std is the sample standard deviation (n − 1).
+Runs stopped by a signal before ``trainer.steps`` (status ``stopped``) are never averaged with the
+finished ones: they are counted as unfinished in the seeds column and listed under "Unfinished runs".
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]])
             "wall": mean_std(r.get("wall_seconds") for r in ok),
             "steps": mean_std(r.get("steps") for r in ok),
             "n": len(ok),
-            "failed": len(runs) - len(ok),
+            "unfinished": sum(r.get("status") == "stopped" for r in runs),
+            "failed": sum(r.get("status") not in ("ok", "stopped") for r in runs),
         })
     return rows
 
@@ -70,7 +73,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        seeds = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        notes = [f"{row[k]} {k}" for k in ("unfinished", "failed") if row.get(k)]
+        seeds = f"{row['n']}" + (f" ({', '.join(notes)})" if notes else "")
         lines.append(
             f"| {row['arm']} | {fmt_mean_std(row['success'])} | {fmt_mean_std(row['return'])} | "
             f"{fmt_mean_std(row['wm_accuracy'])} | {fmt_mean_std(row['wall'], 1)} | {fmt_mean_std(row['steps'], 0)} | {seeds} |"
@@ -207,10 +211,15 @@ def write_report(sweep: SweepConfig) -> Path:
               "|---|---|---|---|---|---|---|---|"]
     for (arm, seed), r in sorted(records.items(), key=lambda kv: (list(sweep.arms).index(kv[0][0]) if kv[0][0] in sweep.arms else 1e9, kv[0][1])):
         lines.append(
-            f"| {arm} | {seed} | {r.get('status')} | {r.get('steps', '')} | {_num(r.get('final_success'))} | "
+            f"| {arm} | {seed} | {_status(r)} | {r.get('steps', '')} | {_num(r.get('final_success'))} | "
             f"{_num(r.get('final_return'))} | {_num(r.get('wm_accuracy', r.get('train_wm_accuracy')))} | {_num(r.get('wall_seconds'), 1)} |"
         )
-    failed = [r for r in records.values() if r.get("status") != "ok"]
+    stopped = [r for r in records.values() if r.get("status") == "stopped"]
+    if stopped:
+        lines += ["", "## Unfinished runs", "", "Stopped by a signal before `trainer.steps` (checkpoint kept; not in the table above); "
+                  "the next `pawkit sweep` resumes them:", ""]
+        lines += [f"- {r['arm']} seed {r['seed']}: step {r.get('steps')} of {r.get('target_steps', '?')}" for r in stopped]
+    failed = [r for r in records.values() if r.get("status") not in ("ok", "stopped")]
     if failed:
         lines += ["", "## Failed runs", ""]
         for r in failed:
@@ -220,6 +229,12 @@ def write_report(sweep: SweepConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _status(record: dict[str, Any]) -> str:
+    if record.get("status") == "stopped":
+        return f"unfinished (stopped at step {record.get('steps')} of {record.get('target_steps', '?')})"
+    return str(record.get("status"))
 
 
 def _num(value: Any, digits: int = 3) -> str:

@@ -1,5 +1,9 @@
 """Running a sweep: one ``pawkit train`` subprocess per run (a crash is recorded, the sweep goes
 on), optional held-out WM evaluation of the final checkpoint, results appended as runs end.
+
+A child that exits 3 was stopped by a signal before ``trainer.steps`` (its checkpoint kept): it is
+recorded as ``stopped``, never ``ok``, so the next ``pawkit sweep`` resumes it and the report does
+not tabulate it with the finished runs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pawkit.experiments.results import (
 )
 
 STDERR_TAIL_LINES = 15
+EXIT_INTERRUPTED = 3  # `pawkit train`: stopped by SIGINT/SIGTERM before trainer.steps, checkpoint kept (pawkit.cli)
 
 
 def child_env(threads: int) -> dict[str, str]:
@@ -63,16 +68,18 @@ def execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
 
 
 def _execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
+    from pawkit.config import load_config
     from pawkit.train.checkpoint import (
         latest,  # imports torch: only when a sweep really runs
     )
 
+    target_steps = load_config(sweep.env, sweep.config or None, run.overrides).trainer.steps
     run.run_dir.mkdir(parents=True, exist_ok=True)
     resume = latest(run.run_dir) is not None
     cmd = train_command(sweep, run, resume)
     record: dict[str, Any] = {
         "arm": run.arm, "seed": run.seed, "overrides": run.overrides, "resumed": resume,
-        "command": shlex.join(cmd), "metrics": str(run.run_dir / "metrics.jsonl"),
+        "command": shlex.join(cmd), "metrics": str(run.run_dir / "metrics.jsonl"), "target_steps": target_steps,
     }
     env = child_env(sweep.threads)
     started = time.perf_counter()
@@ -84,6 +91,10 @@ def _execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
         stderr = _text(exc.stderr) + f"\nkilled by the sweep after timeout={sweep.timeout} s"
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     (run.run_dir / "train.log").write_text(stdout + ("\n--- stderr ---\n" + stderr if stderr else ""))
+    if rc == EXIT_INTERRUPTED:  # not finished: resumed by the next `pawkit sweep`, not in the table
+        record.update(status="stopped", returncode=rc, error=_tail(stderr) or "stopped by a signal")
+        record.update(summarize_run(run.run_dir))
+        return record
     if rc != 0:
         record.update(status="failed", returncode=rc, error=_tail(stderr) or f"exit code {rc}")
         record.update(summarize_run(run.run_dir))
@@ -149,7 +160,11 @@ def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool =
             fh.write(json.dumps(result) + "\n")
         failures += result["status"] != "ok"
         i = position[(result["arm"], result["seed"])]
-        if result["status"] == "ok":
+        if result["status"] == "stopped":
+            console.print(f"[{i}/{total}] {result['arm']} seed {result['seed']}: STOPPED at step {result.get('steps')} "
+                          f"of {result.get('target_steps')} (a signal); re-run the sweep to resume it", highlight=False,
+                          soft_wrap=True, markup=False)
+        elif result["status"] == "ok":
             success = result.get("final_success")
             wm = result.get("wm_accuracy")
             console.print(

@@ -42,6 +42,9 @@ def play_episode(env: Env, policy: Policy, task: Task | None, seed: int | None, 
     observation = env.reset(task=task, seed=seed)
     episode = Episode(env=env.name, task_id=task.id if task else f"seed-{seed}", group_id=group_id)
     episode.end_reason = "max_steps"
+    own = observation.info.get("turn_limit")  # an env's own bound for this episode (see run.Slot.start)
+    if isinstance(own, (int, float)) and own >= 1:
+        max_steps = min(max_steps, int(own))
     for _ in range(max_steps):
         command = policy(env, observation)
         result = env.step(command)

@@ -7,19 +7,30 @@ one ``pool.step`` call over their actions, until every slot is done, dropped by 
 or out of turns. Every step becomes a ``StepSample`` holding the exact token ids the model saw
 and produced (never re-tokenised for the loss), plus what PaW and GiGPO need later; the
 batch lists them in slot order, then step order.
+
+An env that breaks the ``Env`` contract (``reset`` not returning an ``Observation``, ``step``
+not a ``StepResult`` — a str, None, a gym-style tuple —, a NaN or infinite reward, a lone
+surrogate such as ``"\\ud800"`` in an observation's text, task or actions) is an env error like
+an exception: that episode is dropped and counted in ``env_errors``, with one line naming the
+env, the method and the fault. Lone surrogates are not valid Unicode, so the tokenizer never
+sees one: results carrying them are dropped, and what the adapter formats into a prompt or a
+WM target is additionally passed through with each replaced by U+FFFD.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import time
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 from pawkit.config import RolloutConfig
-from pawkit.protocol import Action, Env, Episode, Observation, StepResult, Task, Transition
+from pawkit.protocol import Action, Env, Episode, Observation, StepResult, Task, Transition, UsageError, check_split
 from pawkit.rollout import numbered
 from pawkit.rollout.budget import fit_prompt
 from pawkit.rollout.constrained import ActionTrie
@@ -29,6 +40,45 @@ from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.samples import RolloutBatch, StepSample
 
 Status = Literal["running", "done", "env_error"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class EnvContractError(RuntimeError):
+    """An env broke the ``Env`` contract: wrong return type, non-finite reward, lone surrogate."""
+
+
+def check_result(env: Env, method: str, value):
+    """``value`` when it keeps the contract of ``Env.<method>``, else an ``EnvContractError``
+    (returned, not raised) naming the env, the method and what was wrong."""
+    if isinstance(value, BaseException):
+        return value
+    expected = Observation if method == "reset" else StepResult
+    fault = None
+    if not isinstance(value, expected):
+        hint = " (a gym-style tuple?)" if isinstance(value, tuple) else ""
+        fault = f"returned {type(value).__name__} {repr(value)[:60]}{hint}, expected {expected.__name__}"
+    elif isinstance(value, StepResult) and not math.isfinite(value.reward):
+        fault = f"returned a non-finite reward {value.reward}"
+    else:
+        obs = value if isinstance(value, Observation) else value.observation
+        for where, text in [("text", obs.text), ("task", obs.task or ""), *(("admissible_actions", a) for a in obs.admissible_actions or ())]:
+            if not isinstance(text, str) or (found := _SURROGATE.search(text)):
+                fault = f"returned a non-str observation.{where}" if not isinstance(text, str) else (
+                    f"returned a lone surrogate {found.group()!r} in observation.{where} at character {found.start()} (not valid Unicode)")
+                break
+    return value if fault is None else EnvContractError(f"env {env.name!r}: {method} {fault}")
+
+
+def check_splits(env: Env, train_split: str, eval_split: str, evaluates: bool) -> None:
+    """Before a run loads its model: both splits exist (a UsageError naming the key), and the
+    eval split has tasks when evaluations will run (an empty one would fail after training started)."""
+    for key, split in (("env.train_split", train_split), ("env.eval_split", eval_split)):
+        try:
+            check_split(env, split)
+        except UsageError as exc:
+            raise UsageError(f"{key}: {exc}") from None
+    if evaluates and not list(env.tasks(eval_split)):
+        raise UsageError(f"env.eval_split: split {eval_split!r} of {env.name} has no tasks to evaluate on")
 
 
 def draw_tasks(env: Env, split: str, count: int, rng: random.Random) -> list[Task]:
@@ -56,14 +106,27 @@ class Slot:
     history: list[tuple[str, str]] = field(default_factory=list)  # (observation text, command)
     samples: list[StepSample] = field(default_factory=list)
     status: Status = "running"
+    limit: int = 0  # this episode's turn limit: the run's, lowered to the env's info["turn_limit"]
 
     @property
     def running(self) -> bool:
         return self.status == "running"
 
-    def start(self, observation: Observation) -> None:
+    def start(self, observation: Observation, limit: int, batch: RolloutBatch) -> None:
+        """Begin after reset. An env may bound this episode (``info["turn_limit"]``) and say how
+        many turns it needs at least (``info["min_steps"]``); a need above the limit is counted
+        in ``unsolvable_episodes`` and warned about once per task."""
         self.observation = observation
         self.task_text = observation.task or self.task.description
+        own = observation.info.get("turn_limit")
+        self.limit = min(limit, int(own)) if isinstance(own, (int, float)) and own >= 1 else limit
+        need = observation.info.get("min_steps")
+        if isinstance(need, (int, float)) and need > self.limit:
+            batch.unsolvable_episodes += 1
+            warnings.warn(
+                f"task {self.task.id} of {self.episode.env} needs at least {need} turns but this run allows "
+                f"{self.limit} (rollout.max_steps or the env's limit): no policy can succeed on it", stacklevel=2,
+            )
 
     def drop(self, batch: RolloutBatch, error: BaseException) -> None:
         """End the episode as ``env_error`` (counted once in ``batch``); its samples are discarded."""
@@ -81,7 +144,7 @@ class Slot:
         """Apply one env step: sample, transition, return, history, and done/success."""
         obs, episode = self.observation, self.episode
         assert obs is not None
-        next_text = env.format_observation(result.observation) if result.observation.text else None
+        next_text = _SURROGATE.sub("\ufffd", env.format_observation(result.observation)) if result.observation.text else None
         self.samples.append(
             StepSample(
                 group_id=self.group_id,
@@ -136,13 +199,14 @@ def run_rollout(
     resets = pool.reset([(s.index, s.task, s.task.seed) for s in slots])
     batch.env_seconds += time.perf_counter() - t0
     for slot, result in zip(slots, resets):
+        result = check_result(env, "reset", result)
         if isinstance(result, BaseException):
             slot.drop(batch, result)
         else:
-            slot.start(result)
+            slot.start(result, limit, batch)
 
     for step in range(limit):
-        active = [s for s in slots if s.running]
+        active = [s for s in slots if s.running and step < s.limit]
         if not active:
             break
         prompts, tries = _build_prompts(env, generator, cfg, active, batch)
@@ -151,6 +215,7 @@ def run_rollout(
         results = pool.step([(s.index, a.command) for s, a in zip(active, actions)])
         batch.env_seconds += time.perf_counter() - t0
         for slot, prompt, response, trie, action, result in zip(active, prompts, responses, tries, actions, results):
+            result = check_result(env, "step", result)
             if isinstance(result, BaseException):
                 slot.drop(batch, result)
             else:
@@ -191,10 +256,10 @@ def _build_prompts(
         assert obs is not None
 
         def render(shown: int, observation: Observation, slot: Slot = slot) -> str:
-            return build_prompt(
+            return _SURROGATE.sub("\ufffd", build_prompt(
                 env, observation, slot.task_text, slot.history, shown, cfg.output_format,
                 cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
-            )
+            ))
 
         fitted = fit_prompt(render, generator.encode, obs, cfg.history_length, len(slot.history), cfg.max_prompt_tokens)
         ids = fitted.ids
@@ -233,4 +298,4 @@ def _describe(error: BaseException) -> str:
     """``Type: message`` plus the traceback: the local one, or the worker's (kept as a note)."""
     text = "".join(traceback.format_exception(error)).rstrip()
     head = f"{type(error).__name__}: {error}"
-    return head if text == head else f"{head}\n{text}"
+    return head if text == head or isinstance(error, EnvContractError) else f"{head}\n{text}"

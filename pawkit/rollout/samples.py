@@ -34,6 +34,7 @@ class RolloutBatch:
     env_errors: int = 0
     env_error_messages: list[str] = field(default_factory=list)
     truncated_prompts: int = 0
+    unsolvable_episodes: int = 0  # episodes whose task needs more turns than their limit
     env_seconds: float = 0.0
     generate_seconds: float = 0.0
     generated_tokens: int = 0
@@ -47,6 +48,7 @@ class RolloutBatch:
             "rollout/episodes": float(len(self.episodes)),
             "rollout/env_errors": float(self.env_errors),
             "rollout/truncated_prompts": float(self.truncated_prompts),
+            "rollout/unsolvable_episodes": float(self.unsolvable_episodes),
             "perf/env_seconds": self.env_seconds,
             "perf/generate_seconds": self.generate_seconds,
             "perf/generated_tokens": float(self.generated_tokens),

@@ -6,14 +6,14 @@ WM accuracy on held-out transitions = how well the model predicts the next obser
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Any
 
 import torch
 
-from pawkit import plugins
 from pawkit.config import Config
-from pawkit.protocol import Env, Episode, check_split
+from pawkit.protocol import Env, Episode, UsageError, check_split
 from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.play import Summary
@@ -24,17 +24,87 @@ from pawkit.train.models import load_model
 from pawkit.train.paw import training_sequence
 
 
-def play_split(env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int) -> RolloutBatch:
-    """``episodes`` episodes over the first tasks of ``split`` (cycled), ``slots`` at a time."""
+class EpisodeProgress:
+    """Episodes done / total on stderr: a rich bar on a terminal (``mode="auto"``), else a plain
+    line every ~10 % (``"lines"``; also what the trainer's evals print, above its own bar, which
+    redirects stderr); ``"off"`` prints nothing."""
+
+    def __init__(self, label: str, total: int, mode: str = "auto"):
+        self.label, self.total, self.done, self.printed = label, total, 0, 0
+        self.every = max(1, -(-total // 10))
+        self.bar = None
+        self.mode = mode
+        if mode == "auto" and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total)
+
+    def update(self, done: int) -> None:
+        done = min(done, self.total)
+        if done <= self.done:
+            return
+        self.done = done
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+        elif self.mode != "off" and (done - self.printed >= self.every or done == self.total):
+            print(f"{self.label}: {done}/{self.total} episodes", file=sys.stderr, flush=True)
+            self.printed = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+class _CountingPool:
+    """The env pool, counting episodes that end (done or an env error) as they end."""
+
+    def __init__(self, pool, on_end):
+        self.pool, self.on_end = pool, on_end
+
+    def step(self, requests):
+        results = self.pool.step(requests)
+        self.on_end(sum(1 for r in results if isinstance(r, BaseException) or getattr(r, "done", False)))
+        return results
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+def play_split(
+    env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int, progress: str = "lines",
+) -> RolloutBatch:
+    """``episodes`` episodes over the first tasks of ``split`` (cycled), ``slots`` at a time;
+    ``progress``: see ``EpisodeProgress`` (the trainer's evals use the default, plain lines)."""
     tasks = list(env.tasks(split))
     chosen = [tasks[i % len(tasks)] for i in range(episodes)]
     merged = RolloutBatch(episodes=[], samples=[])
-    for start in range(0, len(chosen), slots):
-        part = run_rollout(env, pool, generator, chosen[start : start + slots], 1, config.rollout, config.rollout.eval_temperature)
-        merged.episodes += part.episodes
-        merged.samples += part.samples
-        merged.env_errors += part.env_errors
-        merged.env_error_messages += part.env_error_messages
+    shown = EpisodeProgress(f"eval {env.name} ({split})", episodes, progress)
+    ended = [0]
+
+    def on_end(n: int) -> None:
+        ended[0] += n
+        shown.update(ended[0])
+
+    try:
+        for start in range(0, len(chosen), slots):
+            ended[0] = start
+            chunk = chosen[start : start + slots]
+            part = run_rollout(
+                env, _CountingPool(pool, on_end), generator, chunk, 1, config.rollout, config.rollout.eval_temperature
+            )
+            shown.update(start + len(chunk))  # episodes cut by the turn limit end here
+            merged.episodes += part.episodes
+            merged.samples += part.samples
+            merged.env_errors += part.env_errors
+            merged.env_error_messages += part.env_error_messages
+    finally:
+        shown.close()
     return merged
 
 
@@ -61,14 +131,25 @@ def summarize(env_name: str, episodes: list[Episode]) -> dict[str, Any]:
 
 
 def evaluate(config: Config, episodes: int, split: str | None = None, show_progress: bool = False) -> dict[str, Any]:
+    from pawkit.rollout.envpool import build_env  # early checks: the env, options and split before the model loads
+
+    if episodes < 1:
+        raise UsageError(f"episodes must be at least 1, got {episodes}")
+    env = build_env(config.env.name, config.env.options)
+    split = split or config.env.eval_split
+    try:
+        check_split(env, split)
+        if not list(env.tasks(split)):
+            raise UsageError(f"split {split!r} of {env.name} has no tasks to evaluate on")
+    except BaseException:
+        env.close()
+        raise
     model, tokenizer = load_model(config.model)
     model.eval()
-    env = plugins.get("env", config.env.name)(**config.env.options)
-    split = split or config.env.eval_split
-    check_split(env, split)
     slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
     with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
-        batch = play_split(env, pool, Generator(model, tokenizer, config.rollout), config, episodes, split, slots)
+        generator = Generator(model, tokenizer, config.rollout)
+        batch = play_split(env, pool, generator, config, episodes, split, slots, "auto" if show_progress else "off")
     env.close()
     result = summarize(config.env.name, batch.episodes)
     result.update(wm_accuracy(model, tokenizer, batch.samples, config))

@@ -116,6 +116,11 @@ def ppo_clip_loss(
     Per token, r = exp(logπ − logπ_old): loss = max(−A·r, −A·clip(r, 1−ε_low, 1+ε_high)), and
     for A < 0 additionally min(·, −A·c), so a huge ratio on a bad action cannot blow up the
     update (verl's dual clip). Returns (loss, fraction of tokens where the clipped branch won).
+
+    With ``algorithm.ppo_epochs=1`` (every shipped config) the trainer calls this on the
+    parameters that produced ``old_logprobs``: r = 1 exactly, no clip acts, the fraction is 0
+    and the loss is −A token-mean, whose gradient is the plain policy gradient −A·∇log π.
+    The clip only matters from the second epoch on (pawkit/train/update.py).
     """
     if clip_ratio_c <= 1.0:
         raise ValueError(f"clip_ratio_c must be > 1 (dual clip), got {clip_ratio_c}")

@@ -30,6 +30,8 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+MARKER = "COMPLETE"  # a complete checkpoint (pawkit.train.checkpoint.MARKER; it imports this module)
+BASE_FOLDER = "base_model"  # a LoRA checkpoint's base weights when the base has no folder of its own
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -109,10 +111,56 @@ def smollm2_folder() -> Path:
     return target
 
 
+def looks_like_path(name: str) -> bool:
+    """A hub id is ``name`` or ``namespace/name``; anything else with a separator is a path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name) or (
+        "/" in name and Path(name.split("/")[0]).exists()
+    )
+
+
+def checkpoint_model(path: Path) -> tuple[Path | None, str]:
+    """The ``model/`` folder meant by a run folder or a checkpoint step folder, and what ``path`` is."""
+    if (path / "model").is_dir() and (path / MARKER).exists():
+        return path / "model", "a checkpoint folder"
+    if (path / "checkpoints").is_dir():
+        steps = complete_steps(path)
+        return (steps[-1] / "model" if steps else None), "a run folder"
+    return None, ""
+
+
+def complete_steps(run: Path) -> list[Path]:
+    """A run folder's complete checkpoints (those holding ``COMPLETE``: pawkit.train.checkpoint)."""
+    return sorted(p for p in (run / "checkpoints").glob("step-*") if (p / MARKER).exists())
+
+
+def model_path_problem(name: str) -> str | None:
+    """One line on why ``name`` names no loadable model folder, or None (a model folder, a hub id)."""
+    path = Path(name).expanduser()
+    if path.is_dir() and any((path / f).exists() for f in ("config.json", "adapter_config.json")):
+        return None
+    if path.exists():
+        model, kind = checkpoint_model(path)
+        if model is not None:
+            return f"{name} is {kind}, not a model folder; pass its model folder: {model}"
+        if kind:
+            return f"{name} is a run folder without a complete checkpoint"
+        return f"not a model folder: {name} (no config.json or adapter_config.json in it)"
+    if not looks_like_path(name):
+        return None
+    message = f"model path does not exist: {name}"
+    for parent in path.parents:
+        if (parent / "checkpoints").is_dir():
+            steps = complete_steps(parent)
+            found = ", ".join(str(s / "model") for s in steps[-5:]) if steps else "none"
+            return f"{message}; complete checkpoints of run {parent}: {found}"
+    return message
+
+
 def load_pretrained(name_or_path: str, cfg: ModelConfig):
-    path = Path(name_or_path)
-    if name_or_path.startswith((".", "/", "~")) and not path.expanduser().exists():
-        raise UsageError(f"model path {name_or_path!r} does not exist")
+    path = Path(name_or_path).expanduser()
+    problem = model_path_problem(name_or_path)
+    if problem:
+        raise UsageError(problem)
     if (path / "adapter_config.json").exists():
         return load_adapter_checkpoint(path, cfg)
     try:
@@ -123,12 +171,69 @@ def load_pretrained(name_or_path: str, cfg: ModelConfig):
     return model, tokenizer
 
 
+def adapter_base(path: Path) -> str:
+    """The base model of the LoRA checkpoint ``path``: the folder its adapter_config.json names;
+    its own ``base_model/`` when that folder is gone (the run folder was moved or copied); the
+    built-in name that checkpoints written before issue #26 recorded."""
+    recorded = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
+    if recorded in BUILTIN or (Path(recorded).expanduser() / "config.json").exists():
+        return recorded
+    if (path / BASE_FOLDER / "config.json").exists():
+        return str(path / BASE_FOLDER)
+    raise UsageError(f"LoRA checkpoint {str(path)!r}: its base model {recorded!r} does not exist")
+
+
 def load_adapter_checkpoint(path: Path, cfg: ModelConfig):
     """A LoRA checkpoint: rebuild its base model, then attach the saved adapter."""
-    base_name = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
-    base, _ = load_model(cfg.model_copy(update={"name": base_name, "lora": cfg.lora.model_copy(update={"enabled": False})}))
+    base_cfg = cfg.model_copy(update={"name": adapter_base(path), "lora": cfg.lora.model_copy(update={"enabled": False})})
+    base, _ = load_model(base_cfg)
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     return PeftModel.from_pretrained(base, path, is_trainable=True), tokenizer
+
+
+def save_model(model, tokenizer, folder: Path, final: Path | None = None) -> None:
+    """``save_pretrained`` of model and tokenizer into ``folder`` (renamed to ``final`` later).
+
+    Loadable by plain transformers, or by PEFT (``AutoPeftModelForCausalLM``) for a LoRA adapter,
+    offline: the adapter's ``base_model_name_or_path`` is always a real folder, never a built-in
+    name. A base with a folder of its own (``smollm2-135m``: the converted model in the pawkit
+    cache; an HF checkpoint on disk) is recorded as that folder. A base without one (``tiny``,
+    built in code) is saved beside the adapter in ``base_model/`` and ``final/base_model`` is
+    recorded, so PEFT's vocabulary check at save time reads a local config and asks no hub.
+    """
+    final = Path(final or folder).resolve()
+    if not hasattr(model, "peft_config"):
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return
+    configs = list(model.peft_config.values())
+    recorded = [c.base_model_name_or_path for c in configs]
+    base = Path(recorded[0] or "").expanduser()
+    own_folder = bool(recorded[0]) and (base / "config.json").exists() and base.name != BASE_FOLDER
+    if not own_folder:  # tiny, or the base_model/ of the checkpoint this run started from (rotated away later)
+        save_base_weights(model, folder / BASE_FOLDER)
+        tokenizer.save_pretrained(folder / BASE_FOLDER)
+    where = str(base.resolve()) if own_folder else str(Path(folder, BASE_FOLDER).resolve())
+    try:
+        for c in configs:
+            c.base_model_name_or_path = where
+        model.save_pretrained(folder)
+    finally:
+        for c, old in zip(configs, recorded):
+            c.base_model_name_or_path = old
+    if not own_folder:  # name the folder it will have after the rename
+        for file in [folder / "adapter_config.json", *folder.glob("*/adapter_config.json")]:
+            data = json.loads(file.read_text())
+            data["base_model_name_or_path"] = str(final / BASE_FOLDER)
+            file.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tokenizer.save_pretrained(folder)
+
+
+def save_base_weights(model, folder: Path) -> None:
+    """The frozen base of a PeftModel as a plain HF model folder (LoRA layers left out)."""
+    base = model.get_base_model()
+    state = {k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k}
+    base.save_pretrained(folder, state_dict=state)
 
 
 BUILTIN: dict[str, Callable[[ModelConfig], tuple]] = {
@@ -144,8 +249,6 @@ def load_model(cfg: ModelConfig):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    if builder:  # PEFT records this as the adapter's base, so a LoRA checkpoint can rebuild it
-        model.name_or_path = model.config.name_or_path = cfg.name
     if cfg.lora.enabled and not hasattr(model, "peft_config"):
         with warnings.catch_warnings():  # PEFT reads a property that transformers 5 deprecated
             warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)

@@ -15,13 +15,13 @@ import math
 import random
 import resource
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
 from pawkit import plugins
 from pawkit.config import Config
+from pawkit.protocol import UsageError
 from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.run import draw_tasks, run_rollout
@@ -33,6 +33,7 @@ from pawkit.train.distributed import Distributed
 from pawkit.train.metrics import Metrics
 from pawkit.train.models import load_model
 from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
+from pawkit.train.runlog import NoSpaceLeft, append_lines, is_disk_full
 from pawkit.train.state import (
     RANK_SEED_STRIDE,
     StopRequest,
@@ -50,7 +51,7 @@ class TrainingStopped(RuntimeError):
 
 
 class Trainer(PolicyUpdate):
-    def __init__(self, config: Config, resume: bool = False):
+    def __init__(self, config: Config, resume: bool | Path = False):
         self.cfg = config
         self.out = Path(config.trainer.output_dir)
         self.dist = Distributed()
@@ -62,7 +63,8 @@ class Trainer(PolicyUpdate):
         if config.paw.enabled:
             for kind, name in (("selector", config.paw.selector), ("wm_loss", config.paw.wm_loss), ("balancer", config.paw.balancer)):
                 plugins.get(kind, name)
-        resume_from = checkpoint.latest(self.out) if resume else None
+        # A checkpoint folder (train's RunDir picked and verified it), or True: the newest intact one.
+        resume_from = resume if isinstance(resume, Path) else (checkpoint.resume_point(self.out)[0] if resume else None)
         model_cfg = config.model
         if resume_from is not None:
             model_cfg = model_cfg.model_copy(update={"name": str(resume_from / "model")})
@@ -73,9 +75,20 @@ class Trainer(PolicyUpdate):
                     f"{resume_from} was written by {len(per_rank)} process(es) but this run has {self.dist.world}; "
                     "resume with the same number of processes (each keeps its own RNG streams)"
                 )
+        # Pre-flight, before the model loads: a user's mistake is one line (exit 2), not a late traceback.
+        from pawkit.config import check_writable_dir
+        from pawkit.rollout.envpool import build_env
+        from pawkit.rollout.run import check_splits
+        from pawkit.train.models import cache_dir
+
+        check_writable_dir(self.out, "trainer.output_dir")
+        if model_cfg.name == "smollm2-135m" and not (cache_dir() / "models" / model_cfg.name / "config.json").exists():
+            check_writable_dir(cache_dir(), "PAWKIT_CACHE")  # its one-time conversion is written there
         # The env first: a bad data folder or option fails in seconds, not after the model loads.
-        self.env = plugins.get("env", config.env.name)(**config.env.options)
+        self.env = build_env(config.env.name, config.env.options)
         try:
+            evaluates = bool(config.trainer.eval_every or config.trainer.eval_before_after)
+            check_splits(self.env, config.env.train_split, config.env.eval_split, evaluates)
             self.env.tasks(config.env.train_split)
             self.model, self.tokenizer = load_model(model_cfg)
             self.dist.broadcast_parameters(self.model)
@@ -97,7 +110,10 @@ class Trainer(PolicyUpdate):
             if resume_from is not None:
                 self.optimizer.load_state_dict(saved["optimizer"])
                 self.scheduler.load_state_dict(saved["scheduler"])
-                self.state.load(per_rank[self.dist.rank])
+                try:
+                    self.state.load(per_rank[self.dist.rank])
+                except (RuntimeError, ValueError, TypeError, KeyError) as exc:  # e.g. a bad RNG tensor
+                    raise UsageError(f"cannot restore the RNG streams of {resume_from / 'trainer_state.pt'}: {exc}") from None
         except BaseException:
             self.env.close()  # e.g. a JVM-backed env must not outlive a failed start
             raise
@@ -160,20 +176,19 @@ class Trainer(PolicyUpdate):
         messages = [m for r in reports for m in r[2]]
         if messages and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / "env_errors.log", "a") as fh:
-                fh.writelines(f"step {self.state.step + 1}: {m}\n" for m in messages)
+            append_lines(self.out / "env_errors.log", [f"step {self.state.step + 1}: {m}\n" for m in messages])
         if errors / max(episodes, 1) > self.cfg.trainer.max_env_error_rate:
             raise TrainingStopped(
                 f"{errors} of {episodes} episodes hit env errors at step {self.state.step + 1} "
                 f"(limit trainer.max_env_error_rate={self.cfg.trainer.max_env_error_rate}); see {self.out / 'env_errors.log'}"
             )
         lr = self.optimizer.param_groups[0]["lr"]  # what every optimizer step of this step uses
+        steps_before = self.optimizer_steps
         self.learn(batch, metrics)
         if self.cfg.paw.enabled:  # always logged with PaW: 0.0 when nothing was trained on
             for key in ("paw/wm_loss_raw", "paw/wm_token_accuracy", "paw/wm_target_prob"):
                 metrics.add(key, 0.0, weight=0.0)
-        with warnings.catch_warnings():  # stepped per training step, also when no optimizer step ran
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+        if self.optimizer_steps > steps_before:  # once per training step (not per epoch) whose update ran
             self.scheduler.step()
         self.state.step += 1
         metrics.set("step", self.state.step)
@@ -225,11 +240,11 @@ class Trainer(PolicyUpdate):
         slots = c.rollout.tasks_per_step * c.rollout.group_size
         t0 = time.perf_counter()
         with rng_preserved(self.state.cuda_devices):
-            batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots)
+            batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots,
+                               progress=getattr(self, "eval_progress", "lines"))  # "off": _train with show_progress=False
         seconds = time.perf_counter() - t0
         if batch.env_error_messages:
-            with open(self.out / "env_errors.log", "a") as fh:
-                fh.writelines(f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages)
+            append_lines(self.out / "env_errors.log", [f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages])
         summary = summarize(c.env.name, batch.episodes)
         result = {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
         return {**result, "perf/eval_seconds": seconds}  # not part of perf/step_seconds
@@ -246,7 +261,8 @@ class Trainer(PolicyUpdate):
             }
             if self.dist.enabled:
                 state["train_states"] = train_states
-            path = checkpoint.save(self.out, self.state.step, self.model, self.tokenizer, state, self.cfg.trainer.keep_checkpoints)
+            path = checkpoint.save(self.out, self.state.step, self.model, self.tokenizer, state, self.cfg.trainer.keep_checkpoints,
+                                   config=self.cfg.model_dump(mode="json"))
         self.dist.barrier()
         return path
 
@@ -281,18 +297,43 @@ def _reset_peak_memory(devices: list[int]) -> None:
             fh.write("5")
 
 
-def train(config: Config, resume: bool = False, show_progress: bool = True, on_step=None) -> list[dict[str, float]]:
-    """Run ``trainer.steps`` steps (continuing from a checkpoint with ``resume``); returns the metrics."""
+class History(list):
+    """``train``'s per-step metrics; ``interrupted``: it stopped before ``trainer.steps`` on a
+    signal or ``on_step`` (checkpoint saved), not by finishing or by early stop."""
+
+    interrupted = False
+
+
+def train(
+    config: Config, resume: bool | str = False, show_progress: bool = True, on_step=None, overwrite: bool = False
+) -> list[dict[str, float]]:
+    """Run ``trainer.steps`` steps; returns the metrics. ``resume``: True continues from the newest
+    intact checkpoint (refused without one), "auto" if there is one; ``overwrite`` deletes an
+    earlier run in ``trainer.output_dir`` first (pawkit/train/rundir.py has the rules)."""
+    from pawkit.train.rundir import RunDir, is_main_process
+
+    with RunDir(config, resume=resume, overwrite=overwrite, main=is_main_process()) as run:
+        try:
+            return _train(config, run.checkpoint or False, show_progress, on_step)
+        except OSError as exc:  # e.g. run.json or eval_before_after.json on a full disk: one line
+            if is_disk_full(exc, Path(config.trainer.output_dir)):
+                raise NoSpaceLeft(f"no space left on {config.trainer.output_dir}: {exc}") from None
+            raise
+
+
+def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) -> list[dict[str, float]]:
     import transformers
 
     from pawkit.train.runlog import RunLogger
 
     transformers.utils.logging.disable_progress_bar()
     trainer = Trainer(config, resume=resume)
+    trainer.eval_progress = "lines" if show_progress else "off"  # --quiet: no eval progress lines either
     main = trainer.dist.is_main  # evaluation, logs and files are rank 0's job
-    if main:
+    if main and trainer.resumed_from is None:  # a resume keeps the run's first config.yaml/run.json
         write_run_info(config, trainer.out)
-    history: list[dict[str, float]] = []
+    guard = checkpoint.FiniteGuard(trainer.model)
+    history = History()
     stop = StopRequest()
     before: dict[str, float] | None = None
     try:
@@ -301,7 +342,9 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
         logger = RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) if main else contextlib.nullcontext()
         with stop, logger as log:
             while trainer.state.step < config.trainer.steps:
+                guard.before()
                 metrics = trainer.train_step()
+                guard.after(trainer.state, metrics, warn=main)  # finite gradients, non-finite weights: rolled back
                 step = trainer.state.step
                 if config.trainer.eval_every and step % config.trainer.eval_every == 0 and main:
                     metrics.update(trainer.evaluate())
@@ -309,7 +352,7 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                     trainer.nonfinite_in_a_row += 1
                     if trainer.nonfinite_in_a_row >= config.trainer.max_nonfinite_in_a_row:
                         raise TrainingStopped(
-                            f"{trainer.nonfinite_in_a_row} updates in a row had a non-finite loss or gradient "
+                            f"{trainer.nonfinite_in_a_row} updates in a row had a non-finite loss, gradient or weights "
                             f"(step {trainer.state.step}); the last good checkpoint is kept in {checkpoint.checkpoint_root(trainer.out)}"
                         )
                 else:
@@ -326,7 +369,9 @@ def train(config: Config, resume: bool = False, show_progress: bool = True, on_s
                 judged = metrics.get("eval/success_rate", None if config.trainer.eval_every else metrics["rollout/success_rate"])
                 reached = target is not None and judged is not None and judged >= target
                 asked = stop.requested or (on_step is not None and on_step(trainer, metrics))
-                if trainer.dist.any(asked) or trainer.dist.broadcast(reached):  # every process stops together
+                asked = bool(trainer.dist.any(asked))
+                history.interrupted = asked and not reached and step < config.trainer.steps  # a signal or on_step, not early stop
+                if asked or trainer.dist.broadcast(reached):  # every process stops together
                     trainer.save()
                     break
         if config.trainer.eval_before_after and main:

@@ -21,7 +21,7 @@ What the loss does not do, and why:
 ``PolicyUpdate`` is mixed into ``Trainer`` and reads its ``cfg``, ``model``, ``tokenizer``,
 ``reference``, ``reference_adapter``, ``uses_lora``, ``optimizer``, ``dist`` and ``state``;
 its metrics go into the step's ``Metrics`` (pawkit/train/metrics.py). The LR schedule is the
-trainer's: one scheduler step per training step, after all epochs.
+trainer's: one scheduler step per training step whose update ran, after all its epochs.
 """
 
 from __future__ import annotations
@@ -66,9 +66,11 @@ def load_reference(cfg: Config, model, uses_lora: bool):
     if uses_lora:
         start = Path(cfg.model.name).expanduser()
         if (start / "adapter_config.json").exists():
+            training = model.training
             with warnings.catch_warnings():  # PEFT reads a property that transformers 5 deprecated
                 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
                 model.load_adapter(str(start), adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+            model.train(training)  # PEFT puts the whole model in eval mode for a frozen adapter
             return None, REFERENCE_ADAPTER
         return None, None
     reference, _ = load_model(cfg.model.model_copy(update={"gradient_checkpointing": False}))
@@ -92,6 +94,7 @@ def _adapter_active(model, name: str):
 
 class PolicyUpdate:
     reference_adapter: str | None = None
+    optimizer_steps = 0  # optimizer steps taken (not skipped) by this process: the trainer's LR schedule reads it
 
     @torch.no_grad()
     def old_logprobs(self, seqs: list[TrainingSequence]):
@@ -222,7 +225,8 @@ class PolicyUpdate:
         and ``loss/skipped_update`` are means over the step's epochs (the latter: the fraction
         of its optimizer steps skipped); with ``ppo_epochs`` > 1 each epoch's norm is also kept
         as ``loss/grad_norm_epoch{k}``, k = 1, 2, … The LR scheduler is not stepped here: it
-        advances once per training step (``Trainer.train_step``).
+        advances once per training step whose update ran (``Trainer.train_step``), so every
+        epoch of a step uses that step's lr.
         """
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.dist.sum_gradients(params)
@@ -235,6 +239,7 @@ class PolicyUpdate:
                 print(f"warning: step {self.state.step + 1}: non-finite loss or gradient, update skipped", file=sys.stderr)
         else:
             self.optimizer.step()
+            self.optimizer_steps += 1
         value = float("nan") if skipped else float(norm)
         metrics.add("loss/grad_norm", value)
         metrics.add("loss/skipped_update", float(skipped))

@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from pawkit.config import load_config
 from pawkit.train.distributed import Distributed
 from pawkit.train.trainer import Trainer, train
