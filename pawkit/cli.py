@@ -28,7 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pawkit import __version__
-from pawkit.config import dump_config, explain, load_config
+from pawkit.config import dump_config, load_config
+from pawkit.config_reference import explain
 from pawkit.experiments.sweep import add_command as add_sweep_command
 from pawkit.plugins import HOOKS, broken_plugins, load_plugins, pm, registry
 from pawkit.protocol import UsageError, check_split

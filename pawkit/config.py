@@ -3,19 +3,15 @@
 Every problem (unknown key, bad value, bad file) becomes a ``ConfigError`` whose message has
 one line per problem naming the key, so the CLI can print it and exit 2 without a traceback.
 Every field carries a one-line ``description`` (symbol, unit, source); ``pawkit config show
---explain`` prints them and ``python -m pawkit.config --reference > docs/config-reference.md``
-regenerates the reference page from them.
+--explain`` prints them and ``python -m pawkit.config_reference > docs/config-reference.md``
+regenerates the reference page from them (pawkit/config_reference.py).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import sys
-import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -118,6 +114,7 @@ class AlgorithmConfig(_Section):
     kl_coef: float = Field(0.01, ge=0, description="β: weight of the k3 KL to the reference (initial) policy, token-mean over action tokens (verl's low_var_kl); 0 = no reference model")
     entropy_coef: float = Field(0.0, ge=0, description="weight of the entropy bonus (subtracted from the loss), token-mean over action tokens")
     ppo_epochs: int = Field(1, ge=1, description="passes over each rollout batch, one optimizer step each; with 1 the PPO ratio is exactly 1 and the clip never acts")
+    options: dict[str, Any] = Field(default_factory=dict, description="options of the advantage estimator plugin, checked against its Options model before the model loads (`pawkit plugins --explain`)")
 
 
 class PawConfig(_Section):
@@ -132,6 +129,7 @@ class PawConfig(_Section):
     keep_ratio: float = Field(0.75, ge=0, le=1, description="κ: fraction of eligible transitions the selector keeps, ⌈κ·N⌉ of the batch's N (PaW; selector all ignores it; 0–1)")
     max_obs_tokens: int = Field(256, ge=1, description="WM target length limit: delimiter + o_{t+1} is cut to this many tokens (tokens)")
     delimiter: str = Field("\nNext observation:\n", description="text between the reply a_t and o_{t+1}; its tokens are WM targets too and count toward max_obs_tokens")
+    options: dict[str, Any] = Field(default_factory=dict, description="options of the selector, WM loss and balancer plugins: each takes the keys its Options model declares; a key none declares is refused (`pawkit plugins --explain`)")
 
 
 class TrainerConfig(_Section):
@@ -322,79 +320,3 @@ def check_writable_dir(path: str | Path, key: str) -> None:
 
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-
-
-# --- the fields, described: `config show --explain` and docs/config-reference.md ---------------
-def leaf_fields(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, type[BaseModel], Any]]:
-    """(dotted key, owning section, pydantic FieldInfo) of every leaf field, in declaration order."""
-    out = []
-    for name, info in model.model_fields.items():
-        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-            out.extend(leaf_fields(info.annotation, f"{prefix}{name}."))
-        else:
-            out.append((prefix + name, model, info))
-    return out
-
-
-def explain(config: Config) -> list[tuple[str, str, str]]:
-    """(dotted key, value as JSON/YAML, description) for every leaf of ``config``."""
-    data = config.model_dump(mode="json")
-    value = lambda key: functools.reduce(lambda node, part: node[part], key.split("."), data)  # noqa: E731
-    return [(key, json.dumps(value(key), ensure_ascii=False), info.description or "") for key, _, info in leaf_fields()]
-
-
-def _type_name(annotation: Any) -> str:
-    origin = get_origin(annotation)
-    if origin is Literal:
-        return " | ".join(json.dumps(a) for a in get_args(annotation))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in get_args(annotation))
-    if annotation is type(None):
-        return "null"
-    if origin is not None:
-        return str(annotation).replace("typing.", "")
-    return annotation.__name__
-
-
-def _constraints(info: Any) -> list[str]:
-    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "pattern": "matches"}
-    return [f"{symbol} `{getattr(item, attr)}`" if attr == "pattern" else f"{symbol} {getattr(item, attr)}"
-            for item in info.metadata for attr, symbol in symbols.items() if getattr(item, attr, None) is not None]
-
-
-def _cell(text: str, html: bool = False) -> str:
-    """A markdown table cell; ``html`` text (not code) also escapes ``<`` so ``<think>`` shows."""
-    return text.replace("|", "\\|").replace("<", "&lt;" if html else "<")
-
-
-def reference_markdown() -> str:
-    """docs/config-reference.md: every key with its default, type, constraints and description."""
-    lines = [
-        "# Configuration reference",
-        "",
-        "<!-- Generated from the field descriptions in pawkit/config.py; do not edit by hand.",
-        "     Regenerate: python -m pawkit.config --reference > docs/config-reference.md -->",
-        "",
-        "Every key of a run's config, grouped by section. Set one in a YAML file (`configs/<env>.yaml`,",
-        "`--config FILE`) or on the command line as a dotted override (`paw.rho=0.3`); later wins.",
-        "`pawkit config show --env ENV --explain` prints the resolved value of every key next to its description.",
-        "Symbols follow [paw.md](paw.md) (PaW) and the GiGPO and PPO papers.",
-    ]
-    sections: dict[str, list[tuple[str, Any]]] = {}
-    owners: dict[str, type[BaseModel]] = {}
-    for key, owners[key.rpartition(".")[0]], info in leaf_fields():
-        sections.setdefault(key.rpartition(".")[0], []).append((key, info))
-    for section, fields in sections.items():
-        doc = (owners[section].__doc__ or "").strip().splitlines()[0]
-        lines += ["", f"## {section or 'top level'}", "", doc, "", "| key | default | type | description |", "|---|---|---|---|"]
-        for key, info in fields:
-            default = info.get_default(call_default_factory=True)
-            kind = ", ".join([f"`{_type_name(info.annotation)}`", *_constraints(info)])
-            lines.append(f"| `{key}` | `{_cell(json.dumps(default, ensure_ascii=False))}` | {_cell(kind)} | {_cell(info.description or '', html=True)} |")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--reference"]:
-        sys.exit("usage: python -m pawkit.config --reference > docs/config-reference.md")
-    sys.stdout.write(reference_markdown())

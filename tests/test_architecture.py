@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pawkit.protocol", 0),
     ("pawkit.hookspecs", 1),
     ("pawkit.config", 1),
+    ("pawkit.config_reference", 1),
     ("pawkit.strategies", 1),
     ("pawkit.plugins", 2),
     ("pawkit.rollout", 3),

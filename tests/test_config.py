@@ -68,7 +68,7 @@ def test_every_shipped_config_is_valid():
 
 
 def test_every_field_has_a_one_line_description():
-    from pawkit.config import leaf_fields
+    from pawkit.config_reference import leaf_fields
 
     fields = leaf_fields()
     assert len(fields) >= 72
@@ -79,7 +79,7 @@ def test_every_field_has_a_one_line_description():
 
 
 def test_symbols_are_named_where_the_method_has_one():
-    from pawkit.config import leaf_fields
+    from pawkit.config_reference import leaf_fields
 
     described = {key: info.description for key, _, info in leaf_fields()}
     for key, symbol in {"paw.rho": "ρ", "paw.keep_ratio": "κ", "paw.lambda0": "λ0", "algorithm.gamma": "γ",
@@ -90,17 +90,17 @@ def test_symbols_are_named_where_the_method_has_one():
 def test_config_reference_is_up_to_date():
     from pathlib import Path
 
-    from pawkit.config import reference_markdown
+    from pawkit.config_reference import reference_markdown
 
     path = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
     assert path.exists() and path.read_text() == reference_markdown(), (
         "docs/config-reference.md is out of date; regenerate it with: "
-        "python -m pawkit.config --reference > docs/config-reference.md"
+        "python -m pawkit.config_reference > docs/config-reference.md"
     )
 
 
 def test_reference_lists_every_key_with_default_and_constraints():
-    from pawkit.config import leaf_fields, reference_markdown
+    from pawkit.config_reference import leaf_fields, reference_markdown
 
     text = reference_markdown()
     for key, _, _ in leaf_fields():
@@ -111,7 +111,7 @@ def test_reference_lists_every_key_with_default_and_constraints():
 
 
 def test_explain_shows_resolved_values():
-    from pawkit.config import explain
+    from pawkit.config_reference import explain
 
     rows = {key: (value, description) for key, value, description in explain(load_config("gridnav", overrides=["paw.rho=0.3"]))}
     assert rows["paw.rho"][0] == "0.3" and rows["paw.rho"][1].startswith("ρ:")
@@ -122,7 +122,7 @@ def test_explain_shows_resolved_values():
 
 def test_config_show_explain_prints_one_line_per_key(capsys):
     from pawkit.cli import main
-    from pawkit.config import leaf_fields
+    from pawkit.config_reference import leaf_fields
 
     assert main(["config", "show", "--env", "gridnav", "--explain", "paw.rho=0.3"]) == 0
     lines = capsys.readouterr().out.splitlines()

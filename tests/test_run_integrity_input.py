@@ -15,7 +15,8 @@ import yaml
 
 from pawkit import plugins
 from pawkit.cli import main
-from pawkit.config import ConfigError, leaf_fields, load_config, read_yaml
+from pawkit.config import ConfigError, load_config, read_yaml
+from pawkit.config_reference import leaf_fields
 from pawkit.hookspecs import hookimpl
 from pawkit.protocol import Env, Observation, StepResult, Task
 
