@@ -14,8 +14,7 @@ from typing import Hashable, Iterable
 
 import torch
 
-from pawkit.config import AlgorithmConfig
-from pawkit.strategies import StepRows
+from pawkit.strategies import StepRows, StrategyContext
 
 EPS = 1e-6
 
@@ -75,14 +74,16 @@ def step_returns(rows: StepRows, gamma: float) -> torch.Tensor:
     return out
 
 
-def grpo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+def grpo(ctx: StrategyContext) -> torch.Tensor:
     """Episode score normalised within its group (over all step rows); std division per norm_by_std."""
+    rows, cfg = ctx.rows, ctx.cfg
     _check(rows)
     return _episode_advantage(rows, cfg.norm_by_std).float()
 
 
-def gigpo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+def gigpo(ctx: StrategyContext) -> torch.Tensor:
     """Episode advantage + ω · step advantage over exact-match anchor-state groups (GiGPO Eq. 8)."""
+    rows, cfg = ctx.rows, ctx.cfg
     _check(rows)
     by_std = cfg.gigpo_mode == "mean_std_norm"
     episode = _episode_advantage(rows, by_std)
@@ -93,8 +94,9 @@ def gigpo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
     return (episode + cfg.step_advantage_weight * step).float()
 
 
-def rloo(rows: StepRows, cfg: AlgorithmConfig) -> torch.Tensor:
+def rloo(ctx: StrategyContext) -> torch.Tensor:
     """Score minus the mean of the OTHER rows of its group, n/(n−1)·(x − mean); a lone row keeps its score."""
+    rows = ctx.rows
     _check(rows)
     scores = _scores(rows)
     out = scores.clone()

@@ -2,16 +2,17 @@
 
 PaW keeps the transitions where the policy was most uncertain (highest mean action-token
 entropy): their consequences carry the most information. The other three exist for the
-paper's ablations. All return a bool mask ``[N]`` and break ties by lower index first, so a
-run is reproducible whatever the sort implementation.
+paper's ablations. Each takes a ``StrategyContext`` whose ``rows`` are the eligible
+transitions (``ctx.entropies``: their mean action-token entropies, nats), returns a bool mask
+``[N]`` over them and breaks ties by lower index first, so a run is reproducible whatever the
+sort implementation.
 """
 
 from __future__ import annotations
 
 import torch
 
-from pawkit.config import PawConfig
-from pawkit.strategies import keep_count
+from pawkit.strategies import StrategyContext, keep_count
 
 
 def _check(entropies: torch.Tensor) -> None:
@@ -25,35 +26,34 @@ def _mask(n: int, chosen: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def _ranked(entropies: torch.Tensor, cfg: PawConfig, highest: bool) -> torch.Tensor:
+def _ranked(ctx: StrategyContext, highest: bool) -> torch.Tensor:
+    entropies = ctx.entropies
     _check(entropies)
     n = entropies.numel()
     # NaN (a broken forward) ranks last either way rather than poisoning the order.
     scores = entropies.detach().float().cpu().nan_to_num(nan=float("-inf") if highest else float("inf"))
     # A stable sort keeps equal entropies in index order: ties go to the lower index.
     order = torch.sort(scores, descending=highest, stable=True).indices
-    return _mask(n, order[: keep_count(n, cfg.keep_ratio)])
+    return _mask(n, order[: keep_count(n, ctx.cfg.keep_ratio)])
 
 
-def entropy(entropies: torch.Tensor, cfg: PawConfig, generator: torch.Generator) -> torch.Tensor:
+def entropy(ctx: StrategyContext) -> torch.Tensor:
     """Top ⌈κ·N⌉ transitions by mean action-token entropy (PaW's default)."""
-    return _ranked(entropies, cfg, highest=True)
+    return _ranked(ctx, highest=True)
 
 
-def low_entropy(entropies: torch.Tensor, cfg: PawConfig, generator: torch.Generator) -> torch.Tensor:
+def low_entropy(ctx: StrategyContext) -> torch.Tensor:
     """Bottom ⌈κ·N⌉ transitions by entropy (ablation: learn what the agent is sure about)."""
-    return _ranked(entropies, cfg, highest=False)
+    return _ranked(ctx, highest=False)
 
 
-def all_transitions(entropies: torch.Tensor, cfg: PawConfig, generator: torch.Generator) -> torch.Tensor:
+def all_transitions(ctx: StrategyContext) -> torch.Tensor:
     """Every transition (κ = 1, ignores keep_ratio)."""
-    _check(entropies)
-    return torch.ones(entropies.numel(), dtype=torch.bool)
+    return torch.ones(len(ctx.rows), dtype=torch.bool)
 
 
-def random_subset(entropies: torch.Tensor, cfg: PawConfig, generator: torch.Generator) -> torch.Tensor:
+def random_subset(ctx: StrategyContext) -> torch.Tensor:
     """⌈κ·N⌉ transitions uniformly at random from the given generator (same count as entropy)."""
-    _check(entropies)
-    n = entropies.numel()
+    n, generator = len(ctx.rows), ctx.generator
     order = torch.randperm(n, generator=generator, device=generator.device)
-    return _mask(n, order[: keep_count(n, cfg.keep_ratio)])
+    return _mask(n, order[: keep_count(n, ctx.cfg.keep_ratio)])

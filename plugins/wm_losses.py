@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from pawkit.config import PawConfig
+from pawkit.strategies import StrategyContext
 
 
 def _check(target_logprobs: torch.Tensor, mask: torch.Tensor) -> None:
@@ -33,24 +33,24 @@ def _probs(target_logprobs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Ten
     return logp, mask
 
 
-def clipped_mae(target_logprobs: torch.Tensor, mask: torch.Tensor, cfg: PawConfig) -> torch.Tensor:
+def clipped_mae(target_logprobs: torch.Tensor, mask: torch.Tensor, ctx: StrategyContext) -> torch.Tensor:
     """ℓ = (1 − p)·[p ≤ ρ] averaged over all target tokens (PaW's noise-tolerant default)."""
     _check(target_logprobs, mask)
     logp, mask = _probs(target_logprobs, mask)
     p = logp.exp()
     # The indicator is a constant (detached comparison): tokens with p > ρ get exactly 0 gradient.
-    keep = (p.detach() <= cfg.rho) & mask
+    keep = (p.detach() <= ctx.cfg.rho) & mask
     return _row_mean(torch.where(keep, 1.0 - p, torch.zeros_like(p)), mask)
 
 
-def cross_entropy(target_logprobs: torch.Tensor, mask: torch.Tensor, cfg: PawConfig) -> torch.Tensor:
+def cross_entropy(target_logprobs: torch.Tensor, mask: torch.Tensor, ctx: StrategyContext) -> torch.Tensor:
     """Length-normalised cross-entropy −mean log p (the ECHO-style baseline)."""
     _check(target_logprobs, mask)
     logp, mask = _probs(target_logprobs, mask)
     return _row_mean(-logp, mask)
 
 
-def mae(target_logprobs: torch.Tensor, mask: torch.Tensor, cfg: PawConfig) -> torch.Tensor:
+def mae(target_logprobs: torch.Tensor, mask: torch.Tensor, ctx: StrategyContext) -> torch.Tensor:
     """Mean absolute error 1 − p without clipping (cmae with ρ = 1)."""
     _check(target_logprobs, mask)
     logp, mask = _probs(target_logprobs, mask)

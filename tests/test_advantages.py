@@ -7,14 +7,14 @@ import torch
 
 from pawkit import plugins
 from pawkit.config import AlgorithmConfig
-from pawkit.strategies import StepRows
+from pawkit.strategies import StepRows, StrategyContext
 from pawkit_plugins.advantages import step_returns
 
 EPS = 1e-6
 
 
 def _estimate(name, rows, **cfg):
-    adv = plugins.get("advantage_estimator", name)(rows, AlgorithmConfig(**cfg))
+    adv = plugins.get("advantage_estimator", name)(StrategyContext(cfg=AlgorithmConfig(**cfg), rows=rows))
     assert adv.dtype == torch.float32 and adv.shape == (len(rows),)
     return adv.tolist()
 

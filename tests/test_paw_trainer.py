@@ -107,8 +107,13 @@ def test_example_strategy_package_registers_through_its_entry_point():
 
     entry = plugins.registry("balancer").get("squared_gap")
     assert entry.plugin == "example_strategy"
-    weights = entry.obj(torch.tensor([1.0, 0.5, 0.0]), 1.0, PawConfig(lambda0=0.05))
+    from pawkit.strategies import GroupRows, StepRows, StrategyContext
+
+    groups = GroupRows(["a", "b", "c"], [1.0, 0.5, 0.0], [1, 1, 1], [1.0, 0.5, 0.0])
+    weights = entry.obj(StrategyContext(cfg=PawConfig(lambda0=0.05), groups=groups, max_return=1.0))
     assert weights.tolist() == pytest.approx([0.0, 0.0125, 0.05])
     selector = plugins.get("selector", "middle_entropy")
-    mask = selector(torch.tensor([0.1, 0.5, 0.9, 0.4]), PawConfig(keep_ratio=0.5), torch.Generator())
+    rows = StepRows(list("abcd"), ["t"] * 4, [0, 1, 2, 3], [0.0] * 4, [0.0] * 4, [""] * 4, [False] * 4,
+                    action_entropy=[0.1, 0.5, 0.9, 0.4])
+    mask = selector(StrategyContext(cfg=PawConfig(keep_ratio=0.5), rows=rows, generator=torch.Generator()))
     assert mask.tolist() == [False, True, False, True]  # median 0.4: distances 0.3, 0.1, 0.5, 0.0

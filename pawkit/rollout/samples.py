@@ -25,6 +25,8 @@ class StepSample:
     next_observation_text: str | None
     allowed: list[list[int]] | None = None  # constrained decoding: allowed ids per response token
     episode_return: float = 0.0
+    action_text: str = ""  # the command sent to the env
+    observation_text: str = ""  # o_t as the prompt shows it (env.format_observation)
 
 
 @dataclass

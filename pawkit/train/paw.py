@@ -3,21 +3,26 @@
 The loss itself is computed in the trainer's single forward pass over
 ``[prompt ; response ; delimiter + next observation]``; this module decides the targets
 (``wm_target_ids``) and the per-transition weights (``plan``) by calling the selector and
-balancer plugins named in the config. It never branches on their names.
+balancer plugins named in the config (through pawkit/train/strategy_calls.py, which checks
+what they return). It never branches on their names.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from pawkit import plugins
 from pawkit.config import PawConfig
 from pawkit.rollout.tokens import plain_ids
+from pawkit.strategies import GroupRows, StepRows
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.metrics import Metrics
+
+if TYPE_CHECKING:
+    from pawkit.train.strategy_calls import RunStrategies
 
 
 def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) -> list[int]:
@@ -56,33 +61,37 @@ class PawPlan:
 
 
 def plan(
-    entropies: torch.Tensor,
-    eligible: torch.Tensor,
+    strategies: "RunStrategies",
+    rows: StepRows,
+    groups: GroupRows,
     group_index: torch.Tensor,
-    group_mean_returns: torch.Tensor,
+    eligible: torch.Tensor,
+    step: int,
     max_return: float,
-    cfg: PawConfig,
     generator: torch.Generator,
+    metrics: Metrics | None = None,
 ) -> PawPlan:
     """Select transitions among the eligible ones and weight them per rollout group.
 
-    Batch WM loss = mean over groups of λ_g · (mean loss of g's selected transitions), which is
-    linear in the per-transition losses: that is what makes micro-batching exact.
+    ``rows``: every transition of the batch (``[N]``, with ``action_entropy``); ``groups``: its
+    G rollout groups; ``group_index`` ``[N]``: each row's position in ``groups``; ``eligible``
+    ``[N]`` bool: rows with a WM target. The selector sees the eligible rows only, the balancer
+    all of them. Batch WM loss = mean over groups of λ_g · (mean loss of g's selected
+    transitions), which is linear in the per-transition losses: that is what makes
+    micro-batching exact.
     """
-    select = plugins.get("selector", cfg.selector)
-    balance = plugins.get("balancer", cfg.balancer)
-    n = len(entropies)
+    n = len(rows)
     selected = torch.zeros(n, dtype=torch.bool)
     candidates = eligible.nonzero().flatten()
     if len(candidates):
-        chosen = select(entropies[candidates].float(), cfg, generator).bool()
+        chosen = strategies.select(rows.subset(candidates.tolist()), groups, step, max_return, generator, metrics)
         selected[candidates[chosen]] = True
-    lambdas = balance(group_mean_returns.float(), max_return, cfg).float()
-    groups = len(group_mean_returns)
-    per_group = torch.bincount(group_index[selected], minlength=groups).float()
+    lambdas = strategies.balance(rows, groups, step, max_return, generator, metrics)
+    n_groups = len(groups)
+    per_group = torch.bincount(group_index[selected], minlength=n_groups).float()
     weights = torch.zeros(n)
-    if groups:
-        rows = selected.nonzero().flatten()
-        g = group_index[rows]
-        weights[rows] = lambdas[g] / (groups * per_group[g])
+    if n_groups:
+        chosen_rows = selected.nonzero().flatten()
+        g = group_index[chosen_rows]
+        weights[chosen_rows] = lambdas[g] / (n_groups * per_group[g])
     return PawPlan(selected=selected, weights=weights, group_lambdas=lambdas)

@@ -14,19 +14,19 @@ import json
 import math
 import random
 import resource
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from pawkit import plugins
 from pawkit.config import Config
 from pawkit.protocol import UsageError
 from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.run import draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
-from pawkit.strategies import StepRows
+from pawkit.strategies import GroupRows, StepRows
 from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.distributed import Distributed
@@ -43,6 +43,7 @@ from pawkit.train.state import (
     seed_everything,
     write_run_info,
 )
+from pawkit.train.strategy_calls import RunStrategies
 from pawkit.train.update import PolicyUpdate, load_reference
 
 
@@ -59,10 +60,7 @@ class Trainer(PolicyUpdate):
         # Rank 0 keeps the single-process streams; other ranks draw their own tasks and samples.
         self.state = TrainState(task_rng=random.Random(config.seed + RANK_SEED_STRIDE * self.dist.rank))
         self.state.selector_gen.manual_seed(config.seed)
-        plugins.get("advantage_estimator", config.algorithm.name)  # fail before the model loads
-        if config.paw.enabled:
-            for kind, name in (("selector", config.paw.selector), ("wm_loss", config.paw.wm_loss), ("balancer", config.paw.balancer)):
-                plugins.get(kind, name)
+        self.strategies = RunStrategies(config)  # unknown names, bad options: one line before the model loads
         # A checkpoint folder (train's RunDir picked and verified it), or True: the newest intact one.
         resume_from = resume if isinstance(resume, Path) else (checkpoint.resume_point(self.out)[0] if resume else None)
         model_cfg = config.model
@@ -114,6 +112,8 @@ class Trainer(PolicyUpdate):
                     self.state.load(per_rank[self.dist.rank])
                 except (RuntimeError, ValueError, TypeError, KeyError) as exc:  # e.g. a bad RNG tensor
                     raise UsageError(f"cannot restore the RNG streams of {resume_from / 'trainer_state.pt'}: {exc}") from None
+                for key in self.strategies.load_state_dict(saved.get("strategies", {})):
+                    print(f"warning: {resume_from} has no state for {key}; it starts fresh", file=sys.stderr)
         except BaseException:
             self.env.close()  # e.g. a JVM-backed env must not outlive a failed start
             raise
@@ -137,9 +137,10 @@ class Trainer(PolicyUpdate):
         paw = self.cfg.paw
         return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
 
-    def advantages(self, batch: RolloutBatch) -> torch.Tensor:
+    def step_rows(self, batch: RolloutBatch, seqs: list[TrainingSequence] | None = None, entropy: torch.Tensor | None = None) -> StepRows:
+        """The strategies' view of the batch: one row per sample (pawkit/strategies.py)."""
         s = batch.samples
-        rows = StepRows(
+        return StepRows(
             group_ids=[x.group_id for x in s],
             traj_ids=[x.traj_id for x in s],
             step_index=[x.step_index for x in s],
@@ -148,19 +149,45 @@ class Trainer(PolicyUpdate):
             anchor=[x.anchor for x in s],
             invalid=[x.invalid for x in s],
             penalty=self.cfg.rollout.invalid_penalty,
+            action_text=[x.action_text for x in s],
+            observation_text=[x.observation_text for x in s],
+            next_observation_text=[x.next_observation_text for x in s],
+            prompt_tokens=[len(x.prompt_ids) for x in s],
+            action_tokens=[len(x.response_ids) for x in s],
+            target_tokens=[len(q.wm_ids) for q in seqs] if seqs is not None else [],
+            action_entropy=[float(e) for e in entropy] if entropy is not None else [],
         )
-        return plugins.get("advantage_estimator", self.cfg.algorithm.name)(rows, self.cfg.algorithm).float()
 
-    def paw_weights(self, batch: RolloutBatch, seqs: list[TrainingSequence], entropy: torch.Tensor):
+    def group_rows(self, batch: RolloutBatch) -> tuple[GroupRows, torch.Tensor]:
+        """The batch's rollout groups (order of first appearance) and each sample's group position ``[N]``."""
         position = {g: i for i, g in enumerate(dict.fromkeys(s.group_id for s in batch.samples))}
         index = torch.tensor([position[s.group_id] for s in batch.samples], dtype=torch.long)
-        returns: dict[str, list[float]] = {g: [] for g in position}
+        kept: dict[str, list] = {g: [] for g in position}
         for e in batch.episodes:
-            if e.end_reason != "env_error" and e.group_id in returns:
-                returns[e.group_id].append(e.return_)
-        means = torch.tensor([sum(r) / len(r) for r in returns.values()])
+            if e.end_reason != "env_error" and e.group_id in kept:
+                kept[e.group_id].append(e)
+        groups = GroupRows(
+            group_ids=list(position),
+            mean_return=[sum(e.return_ for e in k) / len(k) for k in kept.values()],
+            episodes=[len(k) for k in kept.values()],
+            success_rate=[sum(e.success for e in k) / len(k) for k in kept.values()],
+        )
+        return groups, index
+
+    def advantages(self, batch: RolloutBatch, rows: StepRows | None = None, metrics: Metrics | None = None) -> torch.Tensor:
+        """The registered estimator's advantage per sample ``[N]``, checked."""
+        rows = rows if rows is not None else self.step_rows(batch)
+        groups, _ = self.group_rows(batch)
+        gen = self.state.selector_gen
+        return self.strategies.advantages(rows, groups, self.state.step + 1, self.env.max_return, gen, metrics)
+
+    def paw_weights(self, batch: RolloutBatch, seqs: list[TrainingSequence], entropy: torch.Tensor,
+                    rows: StepRows | None = None, metrics: Metrics | None = None):
+        rows = rows if rows is not None else self.step_rows(batch, seqs, entropy)
+        groups, index = self.group_rows(batch)
         eligible = torch.tensor([bool(s.wm_ids) for s in seqs])
-        return plan(entropy, eligible, index, means, self.env.max_return, self.cfg.paw, self.state.selector_gen), eligible
+        step, gen = self.state.step + 1, self.state.selector_gen
+        return plan(self.strategies, rows, groups, index, eligible, step, self.env.max_return, gen, metrics), eligible
 
     def train_step(self) -> dict[str, float]:
         """One step; its metrics (namespaced keys, docs/training.md) combined over processes."""
@@ -218,17 +245,18 @@ class Trainer(PolicyUpdate):
             self.update([], torch.zeros(0), [], [], torch.zeros(0), metrics, 0)
             return
         seqs = self.sequences(batch)
-        advantages = self.advantages(batch)
         old, ref, entropy = self.old_logprobs(seqs)
+        rows = self.step_rows(batch, seqs, entropy)
+        advantages = self.advantages(batch, rows, metrics)
         weights, selected = torch.zeros(len(seqs)), 0
         if self.cfg.paw.enabled:
-            paw_plan, eligible = self.paw_weights(batch, seqs, entropy)
+            paw_plan, eligible = self.paw_weights(batch, seqs, entropy, rows, metrics)
             weights = paw_plan.weights * (groups / sum(g for _, g in reports))  # over all processes' groups
             selected = int(paw_plan.selected.sum())
             paw_plan.record(eligible, metrics)
             seqs = drop_unweighted_targets(seqs, weights)
             metrics.set("paw/wm_tokens", sum(len(s.wm_ids) for s in seqs))
-        self.update(seqs, advantages, old, ref, weights, metrics, selected)
+        self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows)
         metrics.add("rollout/advantage_mean", float(advantages.mean()), len(advantages))
         metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s in seqs))
 
@@ -258,6 +286,7 @@ class Trainer(PolicyUpdate):
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "train_state": train_states[0],
+                "strategies": self.strategies.state_dict(),  # rank 0's; every process restores it
             }
             if self.dist.enabled:
                 state["train_states"] = train_states

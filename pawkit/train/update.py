@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 
-from pawkit import plugins
 from pawkit.config import Config
+from pawkit.strategies import StepRows
 from pawkit.train.batching import TrainingSequence, forward, micro_batches
 from pawkit.train.dropout import dropout_disabled
 from pawkit.train.losses import low_var_kl, ppo_clip_loss
@@ -140,7 +140,8 @@ class PolicyUpdate:
             return torch.autocast(device_type=next(self.model.parameters()).device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def update(self, seqs, advantages, old, ref, weights, metrics: Metrics | None = None, selected: int | None = None) -> Metrics:
+    def update(self, seqs, advantages, old, ref, weights, metrics: Metrics | None = None, selected: int | None = None,
+               rows: StepRows | None = None) -> Metrics:
         """``ppo_epochs`` passes of loss + backward + one optimizer step; returns ``metrics``.
 
         Collective under data parallelism: every process calls it once per step, one with no
@@ -166,15 +167,16 @@ class PolicyUpdate:
         total_tokens = max(self.dist.total(sum(len(s.response_ids) for s in seqs)), 1)
         with dropout_disabled(self.model):
             for epoch in range(self.cfg.algorithm.ppo_epochs):
-                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, total_tokens)
+                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, total_tokens, rows)
                 self._step_optimizer(metrics, epoch)
         return metrics
 
-    def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, total_tokens: float) -> None:
+    def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, total_tokens: float,
+               step_rows: StepRows | None = None) -> None:
         """Loss and backward over every micro-batch: the gradient of one optimizer step."""
         c = self.cfg
         alg, temp = c.algorithm, c.rollout.temperature
-        wm_loss_fn = plugins.get("wm_loss", c.paw.wm_loss) if c.paw.enabled else None
+        wm_loss_fn = self.strategies.wm_loss(self.state.step + 1, metrics, step_rows) if c.paw.enabled else None
         self.optimizer.zero_grad(set_to_none=True)
         wm_weighted = wm_raw = 0.0
         for mb in micro_batches(seqs, c.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)):
@@ -200,7 +202,7 @@ class PolicyUpdate:
                 loss = loss + alg.kl_coef * (kl_sum / total_tokens)
             if wm_loss_fn is not None:
                 wm_mask = mb.wm_mask.to(device)
-                per_row = wm_loss_fn(out.logprobs, wm_mask, c.paw)
+                per_row = wm_loss_fn(out.logprobs, wm_mask, rows)
                 w = weights[mb.index].to(device)
                 wm = (per_row * w).sum()
                 loss = loss + wm
