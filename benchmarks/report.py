@@ -52,6 +52,9 @@ def benches() -> list[Bench]:
         Bench("paw_overhead_smollm2_webshop", "PaW overhead in the main job's setting: SmolLM2-135M + LoRA on webshop (fp32 CPU)",
               [*py, "benchmarks/paw_overhead.py", "--env", "webshop", "--repeats", "1",
                "rollout.tasks_per_step=2", "rollout.group_size=2", "rollout.max_steps=3"], needs="webshop"),
+        Bench("step_speed_smollm2_webshop", "whole step, old path (old-log-prob pass, LoRA on every block) vs fast path "
+              "(sampler's log-probs reused, LoRA on the top 8 blocks), PaW off and on: SmolLM2-135M on webshop, the main job's episodes",
+              [*py, "benchmarks/step_speed.py", "--env", "webshop", "--layers", "last:8", "--repeats", "2"], needs="webshop"),
         Bench("rollout_gridnav", "rollout loop vs raw generate, env-time share: gridnav",
               [*py, "benchmarks/rollout_throughput.py", "--env", "gridnav", "--repeats", "2"]),
         Bench("rollout_textarena", "rollout loop vs raw generate, env-time share: textarena Secretary (action list)",

@@ -1,4 +1,4 @@
-"""The ``pawkit`` command line: envs | plugins | config | play | train | eval | sweep | version.
+"""The ``pawkit`` command line: envs | plugins | config | play | preview | train | eval | sweep | version.
 
 Mistakes a user can fix (config keys, env or plugin names, paths) print one line and exit 2;
 ``--debug`` shows the traceback instead. The training stack (torch) is imported inside the
@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pawkit import __version__
-from pawkit.config import dump_config, load_config
+from pawkit.config import dump_config, load_config, load_config_with_sources, read_yaml, run_config_file
 from pawkit.config_reference import explain
 from pawkit.experiments.sweep import add_command as add_sweep_command
 from pawkit.plugins import HOOKS, broken_plugins, load_plugins, pm, registry
@@ -60,9 +60,18 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_status(entry) -> str:
+    """The env's check, given the ``env.options`` of its resolved default config."""
+    try:
+        options = load_config(entry.name).env.options
+    except UsageError as exc:
+        return f"config problem: {str(exc).splitlines()[0]}"
+    return entry.status(options)
+
+
 def cmd_envs(args: argparse.Namespace) -> int:
     entries = [
-        {"name": e.name, "plugin": e.plugin, "status": e.status(), "description": e.description}
+        {"name": e.name, "plugin": e.plugin, "status": _env_status(e), "description": e.description}
         for e in registry("env")
     ]
     if args.json:
@@ -73,47 +82,61 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    data: dict[str, Any] = {
-        kind: [{"name": e.name, "plugin": e.plugin, "description": e.description} for e in registry(kind)]
-        for kind in HOOKS
-    }
+    from pawkit.strategies import OPTIONS_SECTION, describe_options
+
+    def entry(kind: str, e) -> dict[str, Any]:
+        out = {"name": e.name, "plugin": e.plugin, "description": e.description}
+        if args.explain and kind in OPTIONS_SECTION:  # imports the strategy (and torch): only when asked
+            out["options"] = describe_options(e.obj, kind, f"{kind} {e.name!r} of plugin {e.plugin!r}")
+        return out
+
+    data: dict[str, Any] = {kind: [entry(kind, e) for e in registry(kind)] for kind in HOOKS}
     data["broken"] = dict(broken_plugins)
     if args.json:
         print(json.dumps(data))
         return 0
     rows = [[kind, e["name"], e["plugin"], e["description"]] for kind in HOOKS for e in data[kind]]
     _table("pawkit plugins", ["hook", "name", "plugin", "description"], rows)
+    if args.explain:
+        options = [[o["key"], f"{kind} {e['name']}", o["type"], "required" if o["required"] else json.dumps(o["default"]), o["description"]]
+                   for kind in HOOKS for e in data[kind] for o in e.get("options", [])]
+        if options:
+            _table("strategy options (set as key=value)", ["key", "strategy", "type", "default", "description"], options)
+        else:
+            print("no installed strategy declares options")
     for name, reason in broken_plugins.items():
         print(f"plugin {name!r} failed to load: {reason}", file=sys.stderr)
     return 0
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    config = load_config(args.env, args.config, args.overrides)
+    config, sources = load_config_with_sources(args.env, args.config, args.overrides)
     if not args.explain:
         print(dump_config(config), end="")
         return 0
-    rows = explain(config)
+    rows = explain(config, sources)
     if sys.stdout.isatty():
         table = Table(title=Text(f"pawkit config ({config.env.name})"))
         table.add_column("key", no_wrap=True)
         table.add_column("value", max_width=32, overflow="fold")
+        table.add_column("set by", max_width=40, overflow="fold")
         table.add_column("description")
         for row in rows:
             table.add_row(*(Text(cell) for cell in row))  # Text: no rich markup in "[...]" values
         _console().print(table)
     else:  # one line per key, columns aligned: for grep, less and pipes
-        key_width = max(len(key) for key, _, _ in rows)
-        value_width = min(max(len(value) for _, value, _ in rows), 24)
-        for key, value, description in rows:
-            print(f"{key:<{key_width}}  {value:<{value_width}}  {description}")
+        key_width = max(len(key) for key, *_ in rows)
+        value_width = min(max(len(value) for _, value, _, _ in rows), 24)
+        source_width = max(len(source) for _, _, source, _ in rows)
+        for key, value, source, description in rows:
+            print(f"{key:<{key_width}}  {value:<{value_width}}  {source:<{source_width}}  {description}")
     return 0
 
 
 def make_env(name: str, options: dict[str, Any]):
     """Build a registered env, turning an unavailable one into a one-line user error."""
     entry = registry("env").get(name)
-    status = entry.status()
+    status = entry.status(options)
     if status != "ready":
         raise UsageError(f"environment {name!r} cannot run here: {status}")
     try:
@@ -122,10 +145,24 @@ def make_env(name: str, options: dict[str, Any]):
         raise UsageError(f"bad options for environment {name!r}: {exc}") from None
 
 
+def _command_config(args: argparse.Namespace, overrides: list[str], run: Path | None = None):
+    """The config of play/eval: ``--config`` files (a run folder or checkpoint stands for its
+    run's config.yaml), else ``run``'s (a run folder), else the env's; one stderr line names a
+    run config used. No --env and nothing naming the env is one UsageError line."""
+    files = list(args.config or ([run] if run is not None else []))
+    if args.env is None and not files:
+        raise UsageError(f"pawkit {args.command} needs --env ENV, or a run (its config.yaml names the env)")
+    config = load_config(args.env, files, overrides)
+    for path in filter(None, (run_config_file(f) for f in files if Path(f).expanduser().is_dir())):
+        print(f"using the run config {path} (env {config.env.name}); --config FILE or another --env to use another",
+              file=sys.stderr)
+    return config
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
-    config = load_config(args.env, args.config, args.overrides)
+    config = _command_config(args, args.overrides)
     if args.policy not in POLICIES:
         raise UsageError(f"unknown policy {args.policy!r}; choose from {', '.join(POLICIES)}")
     policy = POLICIES[args.policy](args.seed)
@@ -151,6 +188,15 @@ def cmd_play(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(summary)))
     else:
         _table("play summary", ["metric", "value"], [[k, f"{v}"] for k, v in asdict(summary).items()])
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from pawkit.train.preview import run_preview  # transformers: only for this command
+
+    config = load_config(args.env, args.config, args.overrides)
+    with make_env(config.env.name, config.env.options) as env:
+        run_preview(env, config, args.policy, args.steps, args.seed, args.json, _console())
     return 0
 
 
@@ -180,7 +226,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.env, args.config, [*args.overrides, *getattr(args, "resume_overrides", [])])
     entry = registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
-    if (status := entry.status()) != "ready":
+    if (status := entry.status(config.env.options)) != "ready":
         raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
     from pawkit.config import check_writable_dir
 
@@ -207,11 +253,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     model = args.model
     resolved, kind = checkpoint_model(Path(model).expanduser())  # a run or step folder given for its model/
-    if resolved is not None and not (Path(model).expanduser() / "config.json").exists():
+    # a step folder holds a config.json of its own (not a model's): only a run folder could be a model folder too
+    if resolved is not None and (kind == "a checkpoint folder" or not (Path(model).expanduser() / "config.json").exists()):
         print(f"{model} is {kind}: evaluating {resolved}", file=sys.stderr)
         model = str(resolved)
     overrides = list(args.overrides) + [f"model.name={model}"]
-    config = load_config(args.env, args.config, overrides)
+    run = run_config_file(args.model) if not args.config else None  # a checkpoint of a run: that run's config
+    if run is not None and args.env is not None:  # another env than the run's: that env's config
+        run_env = read_yaml(run).get("env")
+        run = run if isinstance(run_env, dict) and run_env.get("name") == args.env else None
+    run = run.parent if run is not None else None
+    config = _command_config(args, overrides, run)
+    if (status := registry("env").get(config.env.name).status(config.env.options)) != "ready":
+        raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
     result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
     if args.json:
         print(json.dumps(result))
@@ -234,13 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--env", required=required, help="registered environment name (see `pawkit envs`)")
         p.add_argument(
             "--config", action="append",
-            help="YAML config file (default: configs/<env>.yaml); repeat to merge several in order",
+            help="YAML config file, or a run folder for its config.yaml (default: the env's config, then "
+            "./configs/<env>.yaml); repeat to merge several in order",
         )
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. trainer.steps=3")
 
     command("version", cmd_version, "print the pawkit version")
     command("envs", cmd_envs, "list registered environments").add_argument("--json", action="store_true")
-    command("plugins", cmd_plugins, "list registered strategies per hook").add_argument("--json", action="store_true")
+    plugins_cmd = command("plugins", cmd_plugins, "list registered strategies per hook")
+    plugins_cmd.add_argument("--json", action="store_true")
+    plugins_cmd.add_argument("--explain", action="store_true", help="also list each strategy's options (imports the strategies)")
 
     config = sub.add_parser("config", help="inspect configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -250,12 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--explain", action="store_true", help="a table of every key, its value and its description")
 
     play = command("play", cmd_play, "play episodes with a human, random or expert policy")
-    env_args(play)
+    env_args(play, required=False)
     play.add_argument("--policy", default="random", help="human | random | expert")
     play.add_argument("--episodes", type=int, default=1)
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--split", default="train")
     play.add_argument("--json", action="store_true")
+
+    preview = command("preview", cmd_preview, "show exactly what the model sees per step: prompt, actions, reply, anchor, WM target")
+    env_args(preview)
+    preview.add_argument("--policy", default="expert", help="expert | random")
+    preview.add_argument("--steps", type=int, default=3, help="steps to show (fewer if the episode ends first)")
+    preview.add_argument("--seed", type=int, default=0, help="picks the task (as `play`) and seeds the random policy")
+    preview.add_argument("--json", action="store_true", help="one JSON object per step")
 
     train = command("train", cmd_train, "train an agent by RL (+ PaW when paw.enabled=true)")
     env_args(train)
@@ -267,8 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = command("eval", cmd_eval, "evaluate a model or checkpoint")
-    env_args(ev)
-    ev.add_argument("--model", required=True, help="built-in name, HF id, or checkpoint path")
+    env_args(ev, required=False)
+    ev.add_argument("--model", required=True, help="built-in name, HF id, or checkpoint path (a run, step or model "
+                    "folder of a pawkit run: that run's config.yaml is the base config unless --config is given)")
     ev.add_argument("--episodes", type=int, default=32)
     ev.add_argument("--split", default=None)
     ev.add_argument("--json", action="store_true")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pawkit.protocol import UsageError
+from pawkit.config_files import ConfigError, DuplicateKeyError, _load_yaml, _merge, parse_overrides, read_yaml  # noqa: F401 (re-exported)
 
 
 def _config_dir() -> Path:
@@ -30,10 +30,6 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR = _config_dir()
-
-
-class ConfigError(UsageError):
-    """A config problem; the message has one line per problem, each naming the key."""
 
 
 class _Section(BaseModel):
@@ -58,6 +54,7 @@ class LoraConfig(_Section):
     alpha: int = Field(16, ge=1, description="α: LoRA scaling; the update is multiplied by α/r")
     dropout: float = Field(0.0, ge=0, le=1, description="dropout probability on the LoRA input (0–1)")
     target_modules: list[str] | str = Field("all-linear", description="module names to adapt, or PEFT's \"all-linear\" (every linear layer except the output head)")
+    layers: Annotated[str, Field(pattern=r"^(all|last:[1-9]\d*)$")] | list[Annotated[int, Field(ge=0)]] = Field("all", description="transformer blocks that get adapters: all, last:K (the top K: backward stops below them), or a list of block indices from 0")
 
 
 class ModelConfig(_Section):
@@ -66,6 +63,7 @@ class ModelConfig(_Section):
     name: str = Field("tiny", description="built-in name (tiny, smollm2-135m), Hugging Face id, or local model/checkpoint folder")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in")
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    trainable_layers: Annotated[str, Field(pattern=r"^(all|last:[1-9]\d*)$")] | list[Annotated[int, Field(ge=0)]] = Field("all", description="full fine-tuning only: blocks trained — all, last:K (the top K plus the final norm; embeddings and LM head frozen, backward stops below) or a list of indices")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: less memory, more compute")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto = this process's GPU (cuda:LOCAL_RANK) when there is one, else cpu")
 
@@ -114,6 +112,7 @@ class AlgorithmConfig(_Section):
     kl_coef: float = Field(0.01, ge=0, description="β: weight of the k3 KL to the reference (initial) policy, token-mean over action tokens (verl's low_var_kl); 0 = no reference model")
     entropy_coef: float = Field(0.0, ge=0, description="weight of the entropy bonus (subtracted from the loss), token-mean over action tokens")
     ppo_epochs: int = Field(1, ge=1, description="passes over each rollout batch, one optimizer step each; with 1 the PPO ratio is exactly 1 and the clip never acts")
+    old_logprobs: Literal["auto", "recompute", "sampled"] = Field("auto", description="PPO's old log-probs and PaW's entropies: the sampler's recorded ones (sampled), a no-grad pass (recompute), or auto = sampled when they are the same numbers (ppo_epochs 1, float32, no bf16)")
     options: dict[str, Any] = Field(default_factory=dict, description="options of the advantage estimator plugin, checked against its Options model before the model loads (`pawkit plugins --explain`)")
 
 
@@ -182,129 +181,110 @@ def _format_errors(err: ValidationError, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """``["a.b=1", "c=x"]`` → nested dict; values are parsed as YAML scalars (``1`` → int)."""
-    tree: dict[str, Any] = {}
-    problems = []
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key or any(not part for part in key.split(".")):
-            problems.append(f"malformed override {item!r}: expected key=value, e.g. trainer.steps=3")
-            continue
-        try:
-            value = _load_yaml(raw) if raw != "" else ""
-        except DuplicateKeyError as exc:
-            problems.append(f"override {item!r}: {exc}")
-            continue
-        except yaml.YAMLError:
-            value = raw
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                problems.append(f"override {item!r} conflicts with another override of '{part}'")
-                break
-        else:
-            node[leaf] = value
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return tree
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``extra`` over ``base``: sections merge recursively, but ``env.options`` only one level
-    deep (an option whose value is a mapping is replaced whole: it belongs to the adapter)."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
-            out[key] = _merge(out[key], value)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
-
-
-class DuplicateKeyError(yaml.YAMLError):
-    """A key given twice in one mapping: plain YAML keeps the last (a second ``trainer:`` drops the first)."""
-
-
-def _no_duplicate_keys(node: yaml.Node | None, path: str = "") -> None:
-    seen: dict[Any, int] = {}
-    for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
-        if key.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat keys on purpose
-            continue
-        name, line = (key.value if isinstance(key, yaml.ScalarNode) else id(key)), key.start_mark.line + 1
-        if name in seen:
-            raise DuplicateKeyError(f"key '{path}{name}' appears twice (lines {seen[name]} and {line}); give it once")
-        seen[name] = line
-        _no_duplicate_keys(value, f"{path}{name}.")
-    for i, item in enumerate(node.value if isinstance(node, yaml.SequenceNode) else ()):
-        _no_duplicate_keys(item, f"{path.rstrip('.')}[{i}].")
-
-
-def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that refuses a key given twice in one mapping, at any depth."""
-    _no_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-    return yaml.safe_load(text)
-
-
-def read_yaml(path: Path, what: str = "config file", empty_ok: bool = True) -> dict[str, Any]:
-    """A YAML mapping from ``path``; a missing file, a folder, an unreadable or non-UTF-8 file,
-    bad YAML, a key given twice or a non-mapping is one ConfigError line."""
-    try:
-        data = _load_yaml(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {path}") from None
-    except OSError as exc:  # a folder, no permission, ...
-        why = "is a folder, not a YAML file" if isinstance(exc, IsADirectoryError) else f"cannot be read: {exc.strerror or exc}"
-        raise ConfigError(f"{what} {path} {why}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{what} {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if data is None and empty_ok:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} {path} must hold a mapping at the top level")
-    return data
-
-
-def env_config_file(env: str) -> Path | None:
-    """``configs/<env>.yaml`` for an env (``textarena/X`` → ``configs/textarena.yaml``)."""
+def env_config_file(env: str, folder: Path | None = None) -> Path | None:
+    """``<folder>/<env>.yaml`` (default: pawkit's ``configs/``) for an env (``textarena/X`` →
+    ``textarena_X.yaml``, else ``textarena.yaml``), or None."""
     for stem in (env.replace("/", "_"), env.split("/")[0]):
-        path = CONFIG_DIR / f"{stem}.yaml"
+        path = (CONFIG_DIR if folder is None else folder) / f"{stem}.yaml"
         if path.exists():
             return path
     return None
 
 
-def load_config(
+# (label, data) of the config an env plugin ships, or None; set by pawkit.plugins when it is
+# imported (the registry is a layer above this module).
+_env_config_lookup: Callable[[str], tuple[str, dict[str, Any]] | None] = lambda env: None  # noqa: E731
+
+
+def set_env_config_lookup(lookup: Callable[[str], tuple[str, dict[str, Any]] | None]) -> None:
+    global _env_config_lookup
+    _env_config_lookup = lookup
+
+
+def run_config_file(path: str | Path) -> Path | None:
+    """The saved ``config.yaml`` of the run that ``path`` belongs to: a run folder, its
+    ``checkpoints/step-N`` or that step's ``model/``; None for anything else."""
+    path = Path(path).expanduser()
+    for run in (path, *(p.parent for p in (path.parent, path.parent.parent) if p.name == "checkpoints")):
+        if (run / "config.yaml").is_file() and (run / "checkpoints").is_dir():
+            return run / "config.yaml"
+    return None
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def config_layers(env: str | None, config_file: str | Path | list[str | Path] | None, overrides: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(source label, data) of every layer ``load_config`` merges, lowest first (see there)."""
+    files = [config_file] if isinstance(config_file, (str, Path)) else list(config_file or [])
+    layers: list[tuple[str, dict[str, Any]]] = []
+    for path in files:  # a run folder or checkpoint stands for its run's config.yaml
+        run = run_config_file(path) if Path(path).expanduser().is_dir() else None
+        label = f"run config {_shown(run)}" if run else f"--config {path}"
+        layers.append((label, read_yaml(run or Path(path))))
+    if not files and env is not None:
+        owned = _env_config_lookup(env)
+        path = None if owned else env_config_file(env)
+        if owned:
+            layers.append(owned)
+        elif path is not None:
+            layers.append((f"env config {_shown(path)}", read_yaml(path)))
+        local = env_config_file(env, Path("configs"))
+        if local is not None and (path is None or local.resolve() != path.resolve()):
+            layers.append((f"./configs {_shown(local)}", read_yaml(local)))
+    if env is not None:
+        layers.append(("--env", {"env": {"name": env}}))
+    layers.append(("override", parse_overrides(list(overrides or []))))
+    return layers
+
+
+def _record(sources: dict[str, str], label: str, data: dict[str, Any], prefix: str = "") -> None:
+    for key, value in data.items():  # an `options` entry is a leaf (as in _merge)
+        sources[f"{prefix}{key}"] = label
+        if isinstance(value, dict) and not prefix.endswith("options."):
+            _record(sources, label, value, f"{prefix}{key}.")
+
+
+def load_config_with_sources(
     env: str | None = None,
     config_file: str | Path | list[str | Path] | None = None,
     overrides: list[str] | None = None,
-) -> Config:
-    """Defaults ← ``configs/<env>.yaml`` ← ``overrides`` (later wins).
-
-    Given ``config_file`` (one path or several, merged in order), those files replace the
-    env's own file: ``--config configs/gridnav.yaml --config configs/ablations/loss-ce.yaml``.
-    """
+) -> tuple[Config, dict[str, str]]:
+    """``load_config`` and, per dotted key a layer set, the label of the last layer that set it
+    (``"--config FILE"``, ``"override"``, ...); a key no layer set is at its pawkit default.
+    An ``options`` key lists every layer that set one of its entries (``"a + b"``)."""
     data: dict[str, Any] = {}
-    files = [config_file] if isinstance(config_file, (str, Path)) else list(config_file or [])
-    if not files and env is not None and (path := env_config_file(env)) is not None:
-        files = [path]
-    for path in files:
-        data = _merge(data, read_yaml(Path(path)))
-    if env is not None:
-        data = _merge(data, {"env": {"name": env}})
-    data = _merge(data, parse_overrides(list(overrides or [])))
+    sources: dict[str, str] = {}
+    for label, layer in config_layers(env, config_file, overrides):
+        data = _merge(data, layer)
+        _record(sources, label, layer)
+    for key in [k for k in sources if k.rpartition(".")[2] == "options"]:
+        labels = [sources[k] for k in sources if k.startswith(key + ".")]
+        sources[key] = " + ".join(dict.fromkeys(labels)) or sources[key]
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data), sources
     except ValidationError as err:
         raise ConfigError(_format_errors(err)) from None
+
+
+def load_config(env: str | None = None, config_file: str | Path | list[str | Path] | None = None,
+                overrides: list[str] | None = None) -> Config:
+    """The run config: pawkit defaults ← env config ← ``./configs/<env>.yaml`` ← ``--config``
+    files ← ``--env`` ← ``overrides`` (later wins; sections merge key by key).
+
+    The env config is the one the env's plugin ships (``register(..., config=)``; seen once
+    ``pawkit.plugins`` is imported, as ``pawkit.load_config``, the CLI and the trainer do), else
+    pawkit's own ``configs/<env>.yaml``; ``./configs/<env>.yaml`` is the current folder's (skipped
+    when it is that same file). Given ``config_file`` (one path or several, merged in order), those
+    files replace both env layers, as before: ``--config configs/gridnav.yaml --config
+    configs/ablations/loss-ce.yaml``. A folder of a pawkit run (or one of its checkpoints) stands
+    for that run's saved ``config.yaml``. Problems are one ConfigError line each.
+    """
+    return load_config_with_sources(env, config_file, overrides)[0]
 
 
 def check_writable_dir(path: str | Path, key: str) -> None:

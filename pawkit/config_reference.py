@@ -10,11 +10,12 @@ import functools
 import json
 import sys
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from pawkit.config import Config
+
 
 def leaf_fields(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, type[BaseModel], Any]]:
     """(dotted key, owning section, pydantic FieldInfo) of every leaf field, in declaration order."""
@@ -27,15 +28,26 @@ def leaf_fields(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple
     return out
 
 
-def explain(config: Config) -> list[tuple[str, str, str]]:
-    """(dotted key, value as JSON/YAML, description) for every leaf of ``config``."""
+def explain(config: Config, sources: dict[str, str] | None = None) -> list[tuple[str, ...]]:
+    """(dotted key, value as JSON/YAML, description) for every leaf of ``config``; given the
+    ``sources`` of ``load_config_with_sources``, (key, value, source, description), the source
+    being the label of the layer that set the key, or ``"default"``."""
     data = config.model_dump(mode="json")
     value = lambda key: functools.reduce(lambda node, part: node[part], key.split("."), data)  # noqa: E731
-    return [(key, json.dumps(value(key), ensure_ascii=False), info.description or "") for key, _, info in leaf_fields()]
+    if sources is None:
+        return [(key, json.dumps(value(key), ensure_ascii=False), info.description or "") for key, _, info in leaf_fields()]
+    return [(key, json.dumps(value(key), ensure_ascii=False), sources.get(key, "default"), info.description or "")
+            for key, _, info in leaf_fields()]
 
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    if origin is Annotated:  # a constrained member of a union: `str (matches ...)`
+        base, *extra = get_args(annotation)
+        notes = [note.replace("`", "") for info in extra if hasattr(info, "metadata") for note in _constraints(info)]
+        return _type_name(base) + (f" ({', '.join(notes)})" if notes else "")
+    if origin is list and any(get_origin(a) is Annotated for a in get_args(annotation)):
+        return f"list[{', '.join(_type_name(a) for a in get_args(annotation))}]"
     if origin is Literal:
         return " | ".join(json.dumps(a) for a in get_args(annotation))
     if origin in (Union, types.UnionType):
@@ -68,7 +80,8 @@ def reference_markdown() -> str:
         "",
         "Every key of a run's config, grouped by section. Set one in a YAML file (`configs/<env>.yaml`,",
         "`--config FILE`) or on the command line as a dotted override (`paw.rho=0.3`); later wins.",
-        "`pawkit config show --env ENV --explain` prints the resolved value of every key next to its description.",
+        "`pawkit config show --env ENV --explain` prints the resolved value of every key, the file or flag that set it,",
+        "and its description (precedence: writing-an-adapter.md#shipping-a-default-config).",
         "Symbols follow [paw.md](paw.md) (PaW) and the GiGPO and PPO papers.",
     ]
     sections: dict[str, list[tuple[str, Any]]] = {}

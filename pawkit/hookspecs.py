@@ -19,33 +19,42 @@ hookimpl = HookimplMarker("pawkit")
 
 @hookspec
 def register_envs(register):
-    """register(name, factory, *, description="", check=None).
+    """register(name, factory, *, description="", check=None, config=None).
 
     ``factory(**options) -> pawkit.protocol.Env`` (or its ``"module:attr"`` string);
     ``check() -> str | None`` returns a short reason the env cannot run here (e.g. "needs
     java"), or None when it is ready; it runs for every ``pawkit envs``, so it must be cheap
-    (``importlib.util.find_spec``, not an import).
+    (``importlib.util.find_spec``, not an import). A check that declares a parameter
+    ``options`` (opt-in) gets the env's resolved ``env.options`` dict ("data_dir not found: X").
+    ``config``: the env's default run config, read when a config is loaded (never by
+    ``pawkit envs``): a YAML path (a relative one is relative to the folder of the plugin's
+    module), a dict, or a ``"module:attr"`` naming either. It sits above pawkit's defaults and
+    below ``./configs/<env>.yaml``, ``--config`` and overrides (docs/writing-an-adapter.md).
     """
 
 
 @hookspec
 def register_selectors(register):
-    """register(name, selector): which transitions get a world-model loss (see pawkit.train.paw)."""
+    """register(name, selector): ``selector(ctx) -> bool [len(ctx.rows)]``, which eligible
+    transitions get a world-model loss (``ctx``: pawkit.strategies.StrategyContext; docs/hooks.md)."""
 
 
 @hookspec
 def register_wm_losses(register):
-    """register(name, loss): per-transition world-model loss from target-token log-probs."""
+    """register(name, loss): ``loss(target_logprobs [B, T], mask [B, T], ctx) -> [B]``, the
+    per-transition world-model loss from target-token log-probs (docs/hooks.md)."""
 
 
 @hookspec
 def register_balancers(register):
-    """register(name, balancer): per-group weight λ_g of the world-model loss."""
+    """register(name, balancer): ``balancer(ctx) -> [len(ctx.groups)]``, the per-group weight
+    λ_g ≥ 0 of the world-model loss (docs/hooks.md)."""
 
 
 @hookspec
 def register_advantage_estimators(register):
-    """register(name, estimator): per-step advantages from a rollout batch (GRPO, GiGPO, ...)."""
+    """register(name, estimator): ``estimator(ctx) -> [len(ctx.rows)]``, per-step advantages
+    from a rollout batch (GRPO, GiGPO, ...; docs/hooks.md)."""
 
 
 @hookspec

@@ -2,7 +2,9 @@
 
 A plugin may register a real object or a lazy ``"module:attr"`` string; a string is imported
 on first use (``Registered.obj``), so listing what is installed (``pawkit envs``,
-``pawkit plugins``) imports no strategy or env code, and no torch.
+``pawkit plugins``) imports no strategy or env code, and no torch. An env may also ship its
+default config (``register(..., config=)``); ``pawkit.config.load_config`` finds it through
+``env_config`` below, which this module installs there on import.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import inspect
+import re
+import sys
+import types
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pluggy
 
 from pawkit import hookspecs
+from pawkit.config import read_yaml, set_env_config_lookup
 from pawkit.protocol import UsageError
 
 ENTRY_POINT_GROUP = "pawkit"
@@ -38,9 +46,11 @@ _UNSET = object()
 
 class Registered:
     """One registered name. ``obj`` is the object itself, imported on first access when the
-    plugin registered a lazy ``"module:attr"`` string (then cached)."""
+    plugin registered a lazy ``"module:attr"`` string (then cached). ``config`` (envs only) is
+    the default config the plugin ships: a YAML path (a relative one is relative to
+    ``config_base``, the plugin module's folder), a mapping, or a ``"module:attr"`` naming one."""
 
-    __slots__ = ("name", "plugin", "description", "check", "kind", "_ref", "_obj")
+    __slots__ = ("name", "plugin", "description", "check", "kind", "config", "config_base", "_ref", "_obj")
 
     def __init__(
         self,
@@ -48,10 +58,13 @@ class Registered:
         obj: Any,
         plugin: str,
         description: str = "",
-        check: Callable[[], str | None] | None = None,
+        check: Callable[..., str | None] | None = None,
         kind: str = "",
+        config: str | Path | dict[str, Any] | None = None,
+        config_base: Path | None = None,
     ) -> None:
         self.name, self.plugin, self.description, self.check, self.kind = name, plugin, description, check, kind
+        self.config, self.config_base = config, config_base
         self._ref = obj
         self._obj = _UNSET if isinstance(obj, str) else obj
 
@@ -66,17 +79,49 @@ class Registered:
             self._obj = resolve(self._ref, f"{self.kind or 'entry'} {self.name!r} of plugin {self.plugin!r}")
         return self._obj
 
-    def status(self) -> str:
+    def status(self, options: dict[str, Any] | None = None) -> str:
+        """"ready", or the check's one-line reason this cannot run here. A check that declares
+        an ``options`` parameter gets ``options`` (the env's ``env.options``; {} if None)."""
         if self.check is None:
             return "ready"
         try:
-            problem = self.check()
+            wants = "options" in inspect.signature(self.check).parameters
+        except (TypeError, ValueError):  # no signature to read (a builtin): call it bare
+            wants = False
+        try:
+            problem = self.check(options=dict(options or {})) if wants else self.check()
         except Exception as exc:  # a broken check must not break `pawkit envs`
             problem = f"check failed: {exc}"
         return problem or "ready"
 
+    def defaults(self) -> tuple[str, dict[str, Any]] | None:
+        """(source label, data) of the shipped config, read now; None when there is none. A
+        missing or bad file is one ConfigError line, an unloadable reference one PluginError."""
+        config, what = self.config, f"config of env {self.name!r} (plugin {self.plugin!r})"
+        if config is None:
+            return None
+        if isinstance(config, str) and re.fullmatch(r"[\w.]+:[\w.]+", config):
+            config = resolve(config, what)
+            if not isinstance(config, (dict, str, Path)):
+                raise PluginError(f"{what} {self.config!r} is a {type(config).__name__}, not a mapping or a path")
+        if isinstance(config, dict):
+            return f"env config (plugin {self.plugin!r})", dict(config)
+        path = Path(config).expanduser()
+        if not path.is_absolute():
+            if self.config_base is None:
+                raise PluginError(f"{what}: relative path {str(config)!r} but the plugin has no module folder; give an absolute path")
+            path = self.config_base / path
+        return f"env config {path}", read_yaml(path, what)
+
     def __repr__(self) -> str:
         return f"Registered(name={self.name!r}, obj={self._ref!r}, plugin={self.plugin!r})"
+
+
+def plugin_folder(plugin: object) -> Path | None:
+    """The folder of the module that defines ``plugin`` (a module, or an object of a class), if it is a file."""
+    module = plugin if isinstance(plugin, types.ModuleType) else sys.modules.get(getattr(plugin, "__module__", None) or "")
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve().parent if file else None
 
 
 def resolve(target: str, what: str) -> Any:
@@ -191,12 +236,21 @@ def load_plugins() -> None:
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
-    """Register a module or object with ``@hookimpl`` functions (notebooks, tests).
+    """Register a module or object with ``@hookimpl`` functions (notebooks, tests); returns its name.
 
+    Idempotent: the same object again is a no-op, and a new object under a name already
+    registered replaces that plugin (re-running a notebook cell works). Pass ``name``: without
+    one pluggy names the object by its id, so a re-run would register its names twice.
     An invalid plugin (e.g. a misspelt hook name) is recorded in ``broken_plugins``, left
     unregistered, and reported as a PluginError.
     """
     load_plugins()
+    if (same := pm.get_name(plugin)) is not None and name in (None, same):
+        return same  # this very object again: nothing to do
+    if name is not None and pm.get_plugin(name) is not None:
+        unregister_plugin(name)  # a notebook cell run again: the new definition replaces the old
+    if same is not None:
+        unregister_plugin(same)  # the same object under a new name
     try:
         plugin_name = pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
@@ -209,6 +263,7 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 
 
 def unregister_plugin(name: str) -> None:
+    """Remove the plugin registered as ``name`` and what it registered; an unknown name is a no-op."""
     pm.unregister(name=name)
     _registries.clear()
 
@@ -228,10 +283,13 @@ def registry(kind: str) -> Registry:
         reg = Registry(kind)
         for impl in getattr(pm.hook, HOOKS[kind]).get_hookimpls():
 
-            def register(name: str, obj: Any, *, description: str = "", check=None, _plugin=impl.plugin_name):
+            def register(name: str, obj: Any, *, description: str = "", check=None, config=None, _impl=impl):
+                if config is not None and kind != "env":
+                    raise PluginError(f"plugin {_impl.plugin_name!r}: config= is for envs, not for {kind} {name!r}")
                 if not description and not isinstance(obj, str):
                     description = (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
-                reg.add(Registered(name, obj, _plugin, description=description, check=check, kind=kind))
+                reg.add(Registered(name, obj, _impl.plugin_name, description=description, check=check, kind=kind,
+                                   config=config, config_base=plugin_folder(_impl.plugin) if config is not None else None))
 
             call_hookimpl(impl, register=register)
         _registries[kind] = reg
@@ -242,3 +300,12 @@ def get(kind: str, name: str) -> Any:
     """The registered object (imported now if it was registered lazily); an unknown name
     raises PluginError listing the choices."""
     return registry(kind).get(name).obj
+
+
+def env_config(name: str) -> tuple[str, dict[str, Any]] | None:
+    """(label, data) of the config that env ``name``'s plugin ships; None for none or an unknown name."""
+    reg = registry("env")
+    return reg.get(name).defaults() if name in reg else None
+
+
+set_env_config_lookup(env_config)

@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent / "pawkit"
 
 # Lower number = lower layer. A module may import its own layer (no cycles) and any lower one.
 LAYERS: list[tuple[str, int]] = [
-    ("pawkit", 0),  # the package itself: __version__ only
+    ("pawkit", 0),  # the package itself: __version__ and the lazy notebook API (modules named as strings, no import)
     ("pawkit.protocol", 0),
     ("pawkit.hookspecs", 1),
+    ("pawkit.config_files", 1),
     ("pawkit.config", 1),
     ("pawkit.config_reference", 1),
     ("pawkit.strategies", 1),

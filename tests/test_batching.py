@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pawkit.train.batching import TrainingSequence, micro_batches
@@ -89,9 +90,33 @@ def test_forward_projects_only_the_positions_a_loss_reads_and_matches_the_full_c
     logprob, entropy, correct = _reference(model, mb, 0.7)
     read = mb.action_mask | mb.wm_mask
     torch.testing.assert_close(out.logprobs[read], logprob[read], rtol=0, atol=1e-6)
-    torch.testing.assert_close(out.entropy[read], entropy[read], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.entropy[mb.action_mask], entropy[mb.action_mask], rtol=0, atol=1e-6)
+    assert not out.entropy[mb.wm_mask].any()  # not computed where nobody reads it
     assert torch.equal(out.wm_correct[mb.wm_mask], correct[mb.wm_mask])
     assert out.logprobs.shape == mb.action_mask.shape and not out.logprobs[~read].any()
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_forward_gradient_equals_the_full_computation(temperature):
+    """The WM positions' cheaper log-prob (no entropy) and the in-place action transforms give
+    exactly the plain gradient of Σ log p (actions and WM) + Σ entropy (actions)."""
+    from pawkit.train.batching import forward
+
+    mb = _batch()
+    grads = []
+    for fast in (True, False):
+        model = _tiny_lm()
+        if fast:
+            out = forward(model, mb, temperature=temperature)
+            logprob, entropy = out.logprobs, out.entropy
+        else:
+            logprob, entropy, _ = _reference(model, mb, temperature)
+        read = mb.action_mask | mb.wm_mask
+        weights = torch.linspace(0.5, 1.5, int(read.sum()))
+        loss = (logprob[read] * weights).sum() + 0.3 * entropy[mb.action_mask].sum()
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
 
 
 def test_a_model_without_a_logits_to_keep_mask_gets_its_logits_indexed_instead():

@@ -58,3 +58,16 @@ def test_counter_overshoot_and_invalid(example_installed):
     over = env.step("add 2")
     assert (over.done, over.success, over.observation.text) == (True, False, "You overshot the target. The counter is at 2.")
     assert env.format_observation(over.observation) == "You overshot the target. The counter is at 2. (target 1)"
+
+
+def test_the_example_ships_its_config_as_package_data(example_installed):
+    import tomllib
+
+    entry = plugins.registry("env").get("example/counter")
+    label, data = entry.defaults()
+    shipped = EXAMPLE / "pawkit_example_adapter" / "config.yaml"
+    assert label == f"env config {shipped}"
+    assert (data["env"]["eval_split"], data["rollout"]["output_format"], data["rollout"]["constrained"]) == ("test", "plain", True)
+    pyproject = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
+    assert pyproject["tool"]["setuptools"]["package-data"] == {"pawkit_example_adapter": ["config.yaml"]}
+    assert entry.status({"max_target": 0}) == "env.options.max_target must be an integer >= 1, not 0"

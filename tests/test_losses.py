@@ -120,3 +120,23 @@ def test_restrict_logits_rejects_bad_masks():
         restrict_logits(torch.zeros(1, 2, 3), torch.tensor([[[True, False, False], [False, False, False]]]))
     with pytest.raises(ValueError, match="bool"):
         restrict_logits(torch.zeros(1, 1, 3), torch.ones(1, 1, 3))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1024])
+def test_chunked_logprobs_only_match_naive_value_and_gradient(chunk_size):
+    from pawkit.train.losses import token_logprobs
+
+    torch.manual_seed(0)
+    logits = torch.randn(7, 11, dtype=torch.float64)
+    logits[2, 4] = float("-inf")  # a restricted id: probability 0, gradient 0
+    targets = torch.tensor([0, 3, 5, 10, 1, 1, 7])
+    weights = torch.linspace(-1.0, 2.0, 7, dtype=torch.float64)
+    fast_in = logits.clone().requires_grad_(True)
+    naive_in = logits.clone().requires_grad_(True)
+    fast = token_logprobs(fast_in, targets, chunk_size)
+    naive = torch.log_softmax(naive_in, -1).gather(-1, targets[:, None])[:, 0]
+    torch.testing.assert_close(fast, naive, rtol=0, atol=1e-12)
+    (fast * weights).sum().backward()
+    (naive * weights).sum().backward()
+    torch.testing.assert_close(fast_in.grad, naive_in.grad, rtol=0, atol=1e-12)
+    assert fast_in.grad[2, 4] == 0.0

@@ -217,3 +217,153 @@ def test_listing_commands_import_no_torch(command):
     assert proc.returncode == 0, proc.stderr[-2000:]
     json.loads(proc.stdout)
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == {"code": 0, "heavy": []}
+
+
+# --- env registration with options checks, and the notebook API ----------------------------
+
+
+def test_a_check_declaring_options_gets_them_and_a_bare_check_still_works():
+    seen = []
+
+    def check(options):
+        seen.append(options)
+        return f"data_dir not found: {options['data_dir']}" if "data_dir" in options else None
+
+    entry = Registered("a", object(), "p", check=check)
+    assert entry.status({"data_dir": "/nope"}) == "data_dir not found: /nope"
+    assert entry.status() == "ready" and seen == [{"data_dir": "/nope"}, {}]
+    assert Registered("a", object(), "p", check=lambda: "needs java").status({"x": 1}) == "needs java"
+
+
+def test_alfworld_check_reports_a_missing_data_dir(tmp_path, monkeypatch):
+    import importlib.util
+
+    import pawkit_adapters.alfworld as alfworld
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # as if alfworld were installed
+    assert alfworld.check({"data_dir": str(tmp_path / "games")}) == (
+        f"data_dir not found: {tmp_path / 'games'} (env.options.data_dir; unset it to use generated games)")
+    assert alfworld.check({"data_dir": str(tmp_path)}) is None and alfworld.check() is None
+
+
+class _CounterEnvs:
+    def __init__(self, name: str = "notebook/counter"):
+        self.name = name
+
+    @hookimpl
+    def register_envs(self, register):
+        from pawkit_example_adapter.counter import CounterEnv
+
+        register(self.name, CounterEnv)
+
+
+def test_registering_again_replaces_and_the_same_object_is_a_no_op():
+    first = _CounterEnvs("notebook/first")
+    try:
+        assert plugins.register_plugin(first, name="cell") == "cell"
+        assert plugins.register_plugin(first, name="cell") == "cell"  # the same object: nothing happens
+        assert "notebook/first" in plugins.registry("env")
+        plugins.register_plugin(_CounterEnvs("notebook/second"), name="cell")  # the cell, edited and run again
+        assert "notebook/first" not in plugins.registry("env") and plugins.registry("env").get("notebook/second").plugin == "cell"
+    finally:
+        plugins.unregister_plugin("cell")
+    plugins.unregister_plugin("cell")  # an unknown name: a no-op
+    assert "notebook/second" not in plugins.registry("env")
+
+
+NOTEBOOK_API_PROBE = """
+import json, sys
+import pawkit
+before = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers"))
+cfg = pawkit.load_config("example/counter", overrides=["trainer.steps=1"])
+try:
+    pawkit.nope
+except AttributeError as exc:
+    missing = str(exc)
+print(json.dumps({"before": before, "split": cfg.env.eval_split, "missing": missing,
+                  "after": "torch" in sys.modules, "api": [n for n in ("train", "register_plugin", "unregister_plugin") if n in dir(pawkit)]}))
+"""
+
+
+def test_import_pawkit_is_light_and_its_api_is_lazy():
+    proc = subprocess.run([sys.executable, "-c", NOTEBOOK_API_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == {"before": [], "split": "test", "missing": "module 'pawkit' has no attribute 'nope'",
+                                       "after": False, "api": ["train", "register_plugin", "unregister_plugin"]}
+
+
+
+def test_pawkit_train_is_callable_even_after_its_subpackage_is_imported(tmp_path):
+    import pawkit
+    import pawkit.train.trainer  # binds the package attribute `train` to the subpackage
+
+    assert pawkit.register_plugin is plugins.register_plugin and pawkit.train.trainer.train.__name__ == "train"
+    config = pawkit.load_config("gridnav", overrides=["trainer.steps=1", "rollout.tasks_per_step=1", "rollout.group_size=2",
+                                                      f"trainer.output_dir={tmp_path}", "trainer.eval_every=0"])
+    history = pawkit.train(config, show_progress=False)
+    assert [row["step"] for row in history] == [1.0]
+
+
+MAIN_PLUGIN_PROBE = """
+import pawkit
+from pawkit.hookspecs import hookimpl
+from pawkit.rollout.envpool import make_env_pool
+class NotebookEnvs:
+    @hookimpl
+    def register_envs(self, register):
+        from pawkit_example_adapter.counter import CounterEnv
+        register("notebook/counter", CounterEnv)
+pawkit.register_plugin(NotebookEnvs(), name="notebook-envs")
+with make_env_pool("notebook/counter", {}, 1, num_workers=0) as pool:  # in-process: fine
+    print(type(pool.reset([(0, None, 1)])[0]).__name__)
+for env in ("example/counter", "notebook/counter"):
+    try:
+        with make_env_pool(env, {}, 1, num_workers=1) as pool:
+            print(type(pool.reset([(0, None, 1)])[0]).__name__)
+    except pawkit.UsageError as exc:
+        print("error:", exc)
+"""
+
+
+def test_workers_refuse_an_env_of_a_plugin_defined_in_main_with_one_line():
+    """`python -c` / a notebook / the REPL: __main__ has no file a spawned worker could import."""
+    proc = subprocess.run([sys.executable, "-c", MAIN_PLUGIN_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        "Observation",
+        "Observation",  # an installed env still runs in workers
+        "error: environment 'notebook/counter' of plugin 'notebook-envs' cannot run in env worker processes: it is "
+        "defined in __main__ (a notebook, the REPL, python -c or stdin), which a spawned worker cannot import; put the "
+        "plugin in an importable module (a .py file you import), or set rollout.num_workers=0",
+    ]
+
+
+def test_workers_refuse_to_start_from_a_script_on_stdin():
+    proc = subprocess.run([sys.executable, "-"], input=MAIN_PLUGIN_PROBE, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    refusal = ("error: env worker processes cannot start from a script read from stdin: each one re-runs __main__ "
+               "(<stdin>); run the script from a file, or set rollout.num_workers=0")
+    assert proc.stdout.splitlines() == ["Observation", refusal, refusal]
+
+
+class _Unpicklable(_CounterEnvs):
+    def __init__(self):
+        super().__init__("notebook/unpicklable")
+        self.handle = lambda: None  # a lambda does not pickle
+
+
+def test_workers_refuse_an_env_of_an_unpicklable_plugin():
+    from pawkit.protocol import UsageError
+    from pawkit.rollout.envpool import make_env_pool
+
+    name = plugins.register_plugin(_Unpicklable(), name="unpicklable")
+    try:
+        with pytest.raises(UsageError) as err:
+            make_env_pool("notebook/unpicklable", {}, 1, num_workers=1)
+        message = str(err.value)
+        assert message.count("\n") == 0
+        assert message.startswith("environment 'notebook/unpicklable' of plugin 'unpicklable' cannot run in env worker "
+                                  "processes: it cannot be pickled for a spawned worker (")
+        assert message.endswith("; put the plugin in an importable module (a .py file you import), or set rollout.num_workers=0")
+    finally:
+        plugins.unregister_plugin(name)

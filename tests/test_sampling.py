@@ -39,22 +39,23 @@ def sample_and_score(path, temperature: float, top_p: float, constrained: bool):
     prompts = [gen.encode(t) for t in ("go north", "you see a door and a key", "take the key")]
     actions = ["open door", "take key", "go north", "go south"]
     tries = [ActionTrie.build(tokenizer, actions, "action") if constrained else None for _ in prompts]
-    responses, sampled = gen.sample(prompts, tries, temperature)
+    responses, sampled, entropies = gen.sample(prompts, tries, temperature)
     seqs = [
         TrainingSequence(p, r, [], t.allowed_per_position(r) if t is not None else None)
         for p, r, t in zip(prompts, responses, tries)
     ]
     model.train()  # the trainer's mode; the tiny model has no dropout
 
-    def score(top_p_used: float) -> list[list[float]]:
+    def score(top_p_used: float, what: str = "logprobs") -> list[list[float]]:
         trained: list[list[float]] = [[] for _ in seqs]
         with torch.no_grad():
             for mb in micro_batches(seqs, 4096, tokenizer.pad_token_id, len(tokenizer)):
                 out = forward(model, mb, temperature, top_p=top_p_used)
                 for b, i in enumerate(mb.index.tolist()):
-                    trained[i] = out.logprobs[b][mb.action_mask[b]].tolist()
+                    trained[i] = getattr(out, what)[b][mb.action_mask[b]].tolist()
         return trained
 
+    score.entropies = entropies
     return responses, sampled, score
 
 
@@ -68,6 +69,12 @@ def test_training_logprob_of_every_sampled_token_equals_the_samplers(
     for resp, s, t in zip(responses, sampled, trained):
         assert len(s) == len(t) == len(resp)
         assert max((abs(a - b) for a, b in zip(s, t)), default=0.0) <= 1e-5
+    # The entropies recorded while sampling (PaW's selector input when no old-log-prob pass runs)
+    # are the training forward's too.
+    for resp, s, t in zip(responses, score.entropies, score(top_p, "entropy")):
+        assert len(s) == len(t) == len(resp)
+        assert max((abs(a - b) for a, b in zip(s, t)), default=0.0) <= 1e-5
+    assert max(max(e) for e in score.entropies if e) > 0.1  # not trivially zero
 
 
 def test_top_p_nucleus_is_mirrored_not_ignored(checkpoint_with_generation_options):

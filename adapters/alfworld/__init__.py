@@ -17,10 +17,14 @@ from pawkit.hookspecs import hookimpl
 INSTALL_HINT = "needs alfworld (pip install pawkit[alfworld])"
 
 
-def check() -> str | None:
+def check(options: dict[str, Any] | None = None) -> str | None:
+    """Why alfworld cannot run here with these ``env.options`` (None: it can); cheap, no import."""
     for module in ("alfworld", "textworld"):
         if importlib.util.find_spec(module) is None:
             return INSTALL_HINT
+    data_dir = (options or {}).get("data_dir")
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        return f"data_dir not found: {data_dir} (env.options.data_dir; unset it to use generated games)"
     return None
 
 

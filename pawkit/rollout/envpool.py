@@ -15,8 +15,10 @@ import importlib.metadata
 import inspect
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import signal
+import sys
 import time
 import traceback
 import types
@@ -79,10 +81,8 @@ class _Slots:
 
     def close(self) -> None:
         for env in self.envs.values():
-            try:
+            with contextlib.suppress(Exception):
                 env.close()
-            except Exception:
-                pass
         self.envs.clear()
         self.live.clear()
 
@@ -164,7 +164,6 @@ def _worker_main(conn, env_name: str, options: dict[str, Any], extra_plugins: li
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for name, plugin in extra_plugins:
         if isinstance(plugin, str):
-
             plugin = importlib.import_module(plugin)
         if plugins.pm.get_plugin(name) is None:
             plugins.register_plugin(plugin, name=name)
@@ -197,23 +196,35 @@ def _worker_main(conn, env_name: str, options: dict[str, Any], extra_plugins: li
         slots.close()
 
 
-def _programmatic_plugins() -> list[tuple[str, Any]]:
-    """Plugins registered in code (not via entry points), in a form a spawned worker can load."""
+def _main_file() -> str | None:
+    """What a spawned worker re-runs as ``__main__``: a file or -m module; "" none (notebook, REPL, -c); None it cannot (stdin)."""
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None) or ""
+    return getattr(getattr(main, "__spec__", None), "name", None) or (file if not file or os.path.isfile(file) else None)
+
+
+def _programmatic_plugins() -> tuple[list[tuple[str, Any]], dict[str, str]]:
+    """Plugins registered in code (not via entry points), in a form a spawned worker can load, and
+    why each of the others cannot reach one (name → reason); a stdin ``__main__`` is a UsageError."""
     plugins.load_plugins()
     from_entry_points = {ep.name for ep in importlib.metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)}
+    if (main_ok := _main_file()) is None:
+        raise UsageError(f"env worker processes cannot start from a script read from stdin: each one re-runs "
+                         f"__main__ ({sys.modules['__main__'].__file__}); run the script from a file, or set rollout.num_workers=0")
     found: list[tuple[str, Any]] = []
+    unsendable: dict[str, str] = {}
     for name, plugin in plugins.pm.list_name_plugin():
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
         if name in from_entry_points or plugin is None:
             continue
-        if isinstance(plugin, types.ModuleType):
-            found.append((name, plugin.__name__))
+        if module == "__main__" and not main_ok:
+            unsendable[name] = "it is defined in __main__ (a notebook, the REPL, python -c or stdin), which a spawned worker cannot import"
             continue
         try:
-            pickle.dumps(plugin)
-        except Exception:
-            continue  # workers will not know this plugin; its envs cannot run there
-        found.append((name, plugin))
-    return found
+            found.append((name, module if isinstance(plugin, types.ModuleType) else pickle.dumps(plugin) and plugin))
+        except Exception as exc:
+            unsendable[name] = f"it cannot be pickled for a spawned worker ({type(exc).__name__}: {exc})".splitlines()[0]
+    return found, unsendable
 
 
 STARTUP_TIMEOUT = 300.0  # seconds a fresh worker may take to import pawkit and the plugins
@@ -266,10 +277,8 @@ class _Worker:
 
 def _shutdown(workers: list[_Worker]) -> None:
     for worker in workers:
-        try:
+        with contextlib.suppress(Exception):
             worker.stop()
-        except Exception:
-            pass
     workers.clear()
 
 
@@ -282,21 +291,19 @@ class ProcessEnvPool(EnvPool):
     exit, and by themselves when the parent process disappears.
     """
 
-    def __init__(
-        self,
-        env_name: str,
-        options: dict[str, Any],
-        n_slots: int,
-        num_workers: int,
-        step_timeout: float | None = None,
-        reset_timeout: float | None = None,
-    ):
-        plugins.get("env", env_name)  # fail here, with the list of names, not in every worker
+    def __init__(self, env_name: str, options: dict[str, Any], n_slots: int, num_workers: int,
+                 step_timeout: float | None = None, reset_timeout: float | None = None):
+        plugin = plugins.registry("env").get(env_name).plugin  # fail here, with the list of names, not in every worker
+        extra, unsendable = _programmatic_plugins()
+        if plugin in unsendable:
+            raise UsageError(f"environment {env_name!r} of plugin {plugin!r} cannot run in env worker processes: "
+                             f"{unsendable[plugin]}; put the plugin in an importable module (a .py file you import), "
+                             "or set rollout.num_workers=0")
         self.n_slots = n_slots
         self.step_timeout = step_timeout
         self.reset_timeout = reset_timeout if reset_timeout is not None else step_timeout
         ctx = multiprocessing.get_context("spawn")
-        args = (env_name, dict(options), _programmatic_plugins())
+        args = (env_name, dict(options), extra)
         self._workers: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
         for _ in range(max(1, min(num_workers, n_slots))):
@@ -376,14 +383,8 @@ class ProcessEnvPool(EnvPool):
         self._finalizer()  # also runs at interpreter exit and on garbage collection
 
 
-def make_env_pool(
-    env_name: str,
-    options: dict[str, Any],
-    n_slots: int,
-    num_workers: int = 0,
-    step_timeout: float | None = None,
-    reset_timeout: float | None = None,
-) -> EnvPool:
+def make_env_pool(env_name: str, options: dict[str, Any], n_slots: int, num_workers: int = 0,
+                  step_timeout: float | None = None, reset_timeout: float | None = None) -> EnvPool:
     """An in-process pool when ``num_workers`` is 0, else a pool of worker processes.
 
     ``step_timeout`` bounds one step (worker pools only); ``reset_timeout`` bounds one reset

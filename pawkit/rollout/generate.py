@@ -17,7 +17,7 @@ Env-provided text is tokenised as plain text (``split_special_tokens``): an obse
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, TopPLogitsWarper
@@ -62,28 +62,28 @@ class Generator:
         self, prompts: list[list[int]], tries: list[ActionTrie | None], temperature: float
     ) -> list[list[int]]:
         """Response ids per prompt (EOS kept when the model stopped); ``temperature`` 0 = greedy."""
-        return self.sample(prompts, tries, temperature)[0]
+        return self.sample(prompts, tries, temperature).ids
 
     @torch.no_grad()
-    def sample(
-        self, prompts: list[list[int]], tries: list[ActionTrie | None], temperature: float
-    ) -> tuple[list[list[int]], list[list[float]]]:
-        """Response ids and the sampler's log-prob of each response token (nats, same length).
+    def sample(self, prompts: list[list[int]], tries: list[ActionTrie | None], temperature: float) -> "Sampled":
+        """Response ids, and per response token the sampler's log-prob and the entropy of the
+        distribution it was drawn from (nats; lists of the same length as the ids).
 
-        The log-probs are those of the distribution the token was drawn from (after the
-        constraint, temperature and top-p); with ``temperature`` 0 they are the restricted
-        model's log-probs at temperature 1 of the greedy pick.
+        That distribution is the model's after the constraint, temperature and top-p — exactly
+        what the training forward computes at action positions (≤1e-5 in float32,
+        tests/test_sampling.py), so with one PPO epoch these ARE the old log-probs and the PaW
+        selector's entropies. With ``temperature`` 0 they are the restricted model's at
+        temperature 1 (the greedy pick's log-prob).
         """
-        ids: list[list[int]] = []
-        logprobs: list[list[float]] = []
+        out = Sampled([], [], [])
         size = self.cfg.generation_batch_size
         for start in range(0, len(prompts), size):
-            part_ids, part_lp = self._generate(prompts[start : start + size], tries[start : start + size], temperature)
-            ids.extend(part_ids)
-            logprobs.extend(part_lp)
-        return ids, logprobs
+            part = self._generate(prompts[start : start + size], tries[start : start + size], temperature)
+            for mine, theirs in zip(out, part):
+                mine.extend(theirs)
+        return out
 
-    def _generate(self, prompts, tries, temperature) -> tuple[list[list[int]], list[list[float]]]:
+    def _generate(self, prompts, tries, temperature) -> "Sampled":
         tok, model = self.tokenizer, self.model
         eos, pad = tok.eos_token_id, tok.pad_token_id
         width = max(len(p) for p in prompts)
@@ -113,13 +113,14 @@ class Generator:
                 )
         finally:
             model.train(was_training)
-        chosen = recorder.finish(sequences)
-        responses, logprobs = [], []
-        for row, lp in zip(sequences[:, width:].tolist(), chosen.tolist()):
+        chosen, entropies = recorder.finish(sequences)
+        out = Sampled([], [], [])
+        for row, lp, ent in zip(sequences[:, width:].tolist(), chosen.tolist(), entropies.tolist()):
             cut = row.index(eos) + 1 if eos in row else len(row)
-            responses.append(row[:cut])
-            logprobs.append(lp[:cut])
-        return responses, logprobs
+            out.ids.append(row[:cut])
+            out.logprobs.append(lp[:cut])
+            out.entropies.append(ent[:cut])
+        return out
 
     def _allowed(self, trie: ActionTrie | None, generated: list[int]) -> list[int]:
         if trie is None:  # an unconstrained row in a mixed batch: built once, not per token
@@ -147,20 +148,34 @@ def sampling_logits(logits: torch.Tensor, temperature: float, top_p: float) -> t
     return logits
 
 
+class Sampled(NamedTuple):
+    """Per prompt: the response ids, each token's sampled log-prob and its distribution's entropy (nats)."""
+
+    ids: list[list[int]]
+    logprobs: list[list[float]]
+    entropies: list[list[float]]
+
+
 class _LogprobRecorder(LogitsProcessor):
     """Last logits processor of ``generate``: applies ``sampling_logits`` and records the
-    log-prob of each token drawn from the result (scores of step k are read at step k+1, once
-    the drawn token is known, so only one ``[B, V]`` slice is ever kept)."""
+    log-prob of each token drawn from the result and the entropy of that distribution (scores
+    of step k are read at step k+1, once the drawn token is known, so only one ``[B, V]`` slice
+    is ever kept)."""
 
     def __init__(self, temperature: float, top_p: float):
         self.temperature, self.top_p = temperature, top_p
         self._previous: torch.Tensor | None = None
         self._chosen: list[torch.Tensor] = []
+        self._entropy: list[torch.Tensor] = []
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._take(input_ids[:, -1])
         scores = sampling_logits(scores, self.temperature, self.top_p)
-        self._previous = torch.log_softmax(scores.float(), dim=-1)
+        logp = torch.log_softmax(scores.float(), dim=-1)
+        p = logp.exp()
+        # as pawkit.train.losses: ids with p = 0 (constrained or cut by top-p) contribute 0, not NaN
+        self._entropy.append((-(p * logp.masked_fill(p == 0, 0.0)).sum(-1)).cpu())
+        self._previous = logp
         return scores
 
     def _take(self, tokens: torch.Tensor) -> None:
@@ -168,12 +183,14 @@ class _LogprobRecorder(LogitsProcessor):
             self._chosen.append(self._previous.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).cpu())
             self._previous = None
 
-    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
-        """``[B, new tokens]`` log-probs (finished rows' padding included; callers cut at EOS)."""
+    def finish(self, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, new tokens]`` log-probs and entropies (finished rows' padding included; callers
+        cut at EOS)."""
         self._take(sequences[:, -1])
         if not self._chosen:
-            return torch.zeros((sequences.shape[0], 0))
-        return torch.stack(self._chosen, dim=1)
+            empty = torch.zeros((sequences.shape[0], 0))
+            return empty, empty
+        return torch.stack(self._chosen, dim=1), torch.stack(self._entropy[: len(self._chosen)], dim=1)
 
 
 @contextlib.contextmanager

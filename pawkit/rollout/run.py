@@ -32,9 +32,9 @@ from typing import Literal, Sequence
 from pawkit.config import RolloutConfig
 from pawkit.protocol import Action, Env, Episode, Observation, StepResult, Task, Transition, UsageError, check_split
 from pawkit.rollout import numbered
-from pawkit.rollout.budget import fit_prompt
+from pawkit.rollout.budget import FittedPrompt, fit_prompt
 from pawkit.rollout.constrained import ActionTrie
-from pawkit.rollout.generate import Generator
+from pawkit.rollout.generate import Generator, Sampled
 from pawkit.rollout.parsing import parse_action
 from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.samples import RolloutBatch, StepSample
@@ -139,9 +139,10 @@ class Slot:
 
     def record(
         self, env: Env, step: int, prompt: list[int], response: list[int], trie: ActionTrie | None,
-        action: Action, result: StepResult,
+        action: Action, result: StepResult, logprobs: list[float] | None = None, entropies: list[float] | None = None,
     ) -> None:
-        """Apply one env step: sample, transition, return, history, and done/success."""
+        """Apply one env step: sample, transition, return, history, and done/success.
+        ``logprobs`` / ``entropies``: the sampler's, per response token (``Generator.sample``)."""
         obs, episode = self.observation, self.episode
         assert obs is not None
         next_text = _SURROGATE.sub("\ufffd", env.format_observation(result.observation)) if result.observation.text else None
@@ -157,6 +158,10 @@ class Slot:
                 anchor=env.anchor(obs),
                 next_observation_text=next_text,
                 allowed=trie.allowed_per_position(response) if trie is not None else None,
+                sampled_logprobs=logprobs,
+                sampled_entropies=entropies,
+                action_text=action.command,
+                observation_text=_SURROGATE.sub("\ufffd", env.format_observation(obs)),
             )
         )
         episode.transitions.append(
@@ -210,16 +215,17 @@ def run_rollout(
         if not active:
             break
         prompts, tries = _build_prompts(env, generator, cfg, active, batch)
-        responses, actions = _act(generator, cfg, active, prompts, tries, temperature, batch)
+        sampled, actions = _act(generator, cfg, active, prompts, tries, temperature, batch)
         t0 = time.perf_counter()
         results = pool.step([(s.index, a.command) for s, a in zip(active, actions)])
         batch.env_seconds += time.perf_counter() - t0
-        for slot, prompt, response, trie, action, result in zip(active, prompts, responses, tries, actions, results):
+        for k, (slot, prompt, trie, action, result) in enumerate(zip(active, prompts, tries, actions, results)):
             result = check_result(env, "step", result)
             if isinstance(result, BaseException):
                 slot.drop(batch, result)
             else:
-                slot.record(env, step, prompt, response, trie, action, result)
+                slot.record(env, step, prompt, sampled.ids[k], trie, action, result,
+                            logprobs=sampled.logprobs[k], entropies=sampled.entropies[k])
 
     for slot in slots:
         if slot.status == "env_error":
@@ -246,52 +252,67 @@ def _make_slots(env: Env, tasks: Sequence[Task], group_size: int) -> list[Slot]:
 def _build_prompts(
     env: Env, generator: Generator, cfg: RolloutConfig, active: list[Slot], batch: RolloutBatch
 ) -> tuple[list[list[int]], list[ActionTrie | None]]:
-    """Prompt ids within ``max_prompt_tokens`` (``fit_prompt``: the head always survives; a
-    shortened prompt is counted in ``truncated_prompts``) and, when constrained, the trie of
-    admissible replies, for each active slot."""
+    """Prompt ids (``slot_prompt``; a shortened prompt is counted in ``truncated_prompts``) and,
+    when constrained, the trie of admissible replies, for each active slot."""
     prompts: list[list[int]] = []
     tries: list[ActionTrie | None] = []
     for slot in active:
-        obs = slot.observation
-        assert obs is not None
-
-        def render(shown: int, observation: Observation, slot: Slot = slot) -> str:
-            return _SURROGATE.sub("\ufffd", build_prompt(
-                env, observation, slot.task_text, slot.history, shown, cfg.output_format,
-                cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
-            ))
-
-        fitted = fit_prompt(render, generator.encode, obs, cfg.history_length, len(slot.history), cfg.max_prompt_tokens)
-        ids = fitted.ids
-        if fitted.truncated or fitted.history_shown < min(cfg.history_length, len(slot.history)):
+        fitted, shortened = slot_prompt(env, generator, cfg, slot)
+        if shortened:
             batch.truncated_prompts += 1
-        prompts.append(ids)
-        admissible = obs.admissible_actions
-        choices = numbered.labels(admissible) if cfg.numbered_actions else admissible
-        tries.append(
-            ActionTrie.build(generator.tokenizer, choices, cfg.output_format)
-            if cfg.constrained and admissible
-            else None
-        )
+        prompts.append(fitted.ids)
+        tries.append(action_trie(generator, cfg, slot.observation))
     return prompts, tries
+
+
+def slot_prompt(env: Env, generator: Generator, cfg: RolloutConfig, slot: Slot) -> tuple[FittedPrompt, bool]:
+    """The prompt ids of ``slot``'s next turn, exactly as the model gets them, and whether they
+    were shortened (history entries dropped below ``min(history_length, len(history))``, or the
+    observation's middle cut). Within ``max_prompt_tokens`` by ``fit_prompt``: the head always
+    survives; raises ``PromptBudgetError`` when even the head does not fit."""
+    obs = slot.observation
+    assert obs is not None
+
+    def render(shown: int, observation: Observation) -> str:
+        return _SURROGATE.sub("\ufffd", build_prompt(
+            env, observation, slot.task_text, slot.history, shown, cfg.output_format,
+            cfg.prompt_style, show_actions=not cfg.constrained, numbered=cfg.numbered_actions,
+        ))
+
+    fitted = fit_prompt(render, generator.encode, obs, cfg.history_length, len(slot.history), cfg.max_prompt_tokens)
+    return fitted, fitted.truncated or fitted.history_shown < min(cfg.history_length, len(slot.history))
+
+
+def action_trie(generator: Generator, cfg: RolloutConfig, observation: Observation | None) -> ActionTrie | None:
+    """The token trie of the replies constrained decoding allows in ``observation`` (its
+    admissible actions, or their numbers 1..N); None when unconstrained or there is no list."""
+    admissible = observation.admissible_actions if observation is not None else None
+    if not (cfg.constrained and admissible):
+        return None
+    choices = numbered.labels(admissible) if cfg.numbered_actions else admissible
+    return ActionTrie.build(generator.tokenizer, choices, cfg.output_format)
 
 
 def _act(
     generator: Generator, cfg: RolloutConfig, active: list[Slot], prompts: list[list[int]],
     tries: list[ActionTrie | None], temperature: float, batch: RolloutBatch,
-) -> tuple[list[list[int]], list[Action]]:
+) -> tuple[Sampled, list[Action]]:
     """One batched ``generate`` call over all active slots, and the action each reply parses to."""
     t0 = time.perf_counter()
-    responses = generator.generate(prompts, tries, temperature)
+    sampled = generator.sample(prompts, tries, temperature)
     batch.generate_seconds += time.perf_counter() - t0
-    batch.generated_tokens += sum(len(r) for r in responses)
-    actions = [
-        parse_action(generator.tokenizer.decode(r, skip_special_tokens=True), cfg.output_format, cfg.fallback_chars)
-        for r in responses
-    ]
-    if cfg.numbered_actions:
-        actions = [numbered.resolve(a, s.observation.admissible_actions) for s, a in zip(active, actions)]
-    return responses, actions
+    batch.generated_tokens += sum(len(r) for r in sampled.ids)
+    actions = [parse_reply(generator, cfg, r, s.observation) for s, r in zip(active, sampled.ids)]
+    return sampled, actions
+
+
+def parse_reply(generator: Generator, cfg: RolloutConfig, response: list[int], observation: Observation) -> Action:
+    """The action the reply ids ``response`` (EOS included when the model stopped) stand for, as
+    the trainer reads them: decoded without special tokens, parsed per ``output_format``, and
+    with ``numbered_actions`` a number resolved to ``observation``'s action. Never raises: a
+    malformed reply is an invalid ``Action``."""
+    action = parse_action(generator.tokenizer.decode(response, skip_special_tokens=True), cfg.output_format, cfg.fallback_chars)
+    return numbered.resolve(action, observation.admissible_actions) if cfg.numbered_actions else action
 
 
 def _describe(error: BaseException) -> str:

@@ -25,6 +25,10 @@ class StepSample:
     next_observation_text: str | None
     allowed: list[list[int]] | None = None  # constrained decoding: allowed ids per response token
     episode_return: float = 0.0
+    # the sampler's log-prob of each response token and its distribution's entropy (nats):
+    # equal to the training forward's at sampling time (≤1e-5), so one PPO epoch needs no old-log-prob pass
+    sampled_logprobs: list[float] | None = None
+    sampled_entropies: list[float] | None = None
     action_text: str = ""  # the command sent to the env
     observation_text: str = ""  # o_t as the prompt shows it (env.format_observation)
 

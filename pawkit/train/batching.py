@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from pawkit.rollout.generate import sampling_logits
-from pawkit.train.losses import restrict_logits, token_logprobs_and_entropy
+from pawkit.train.losses import restrict_logits, token_logprobs, token_logprobs_and_entropy
 
 
 @dataclass
@@ -93,39 +93,47 @@ def _collate(seqs: list[TrainingSequence], index: torch.Tensor, pad_id: int, voc
 @dataclass
 class ForwardOut:
     logprobs: torch.Tensor  # [B, L-1] log-prob of each next token
-    entropy: torch.Tensor  # [B, L-1]
+    entropy: torch.Tensor  # [B, L-1], at action positions only (0 elsewhere: WM targets need none)
     wm_correct: torch.Tensor  # [B, L-1] argmax == target (only meaningful under wm_mask)
 
 
 def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1024, top_p: float = 1.0) -> ForwardOut:
-    """ONE forward pass → log-probs and entropies for action tokens and WM targets alike.
+    """ONE forward pass → log-probs for action tokens and WM targets alike, entropies at actions.
 
     Action positions get exactly the sampler's transform — the constrained restriction, then
     ``pawkit.rollout.generate.sampling_logits`` (temperature, top-p) — so the PPO ratio compares
     like with like; WM targets are scored as the raw model (temperature 1, full vocabulary). Only the
     positions a loss reads are projected onto the vocabulary: prompts are most of every
-    sequence, and their logits (and log-softmax, and its backward) were pure waste.
+    sequence, and their logits (and log-softmax, and its backward) were pure waste. With WM
+    targets, their positions cost only a log-sum-exp (``token_logprobs``): the entropy and its
+    backward run over the action positions alone, and the transforms edit the action rows of
+    the logits in place (the LM head's backward does not need its output), never a copy of all.
     """
     device = next(model.parameters()).device
     read = (mb.action_mask | mb.wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
     logits = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read)  # [N, V]
     targets = mb.input_ids[:, 1:].to(device)[read]
+    acting = mb.action_mask.to(device)[read]  # read positions that predict an action token
     if mb.restrict is not None:
         rows, cols, allowed = (t.to(device) for t in mb.restrict)
         flat = torch.cumsum(read.flatten(), 0).view_as(read) - 1  # index of each read position in `logits`
         at = flat[rows, cols]
-        logits = logits.clone()
         logits[at] = restrict_logits(logits[at], allowed)
     if temperature != 1.0 or top_p < 1.0:
-        acting = mb.action_mask.to(device)[read]  # read positions that predict an action token
-        logits = logits.clone()
         logits[acting] = sampling_logits(logits[acting], temperature, top_p)
-    logprobs, entropy = token_logprobs_and_entropy(logits.float()[None], targets[None], chunk_size)
     wm = mb.wm_mask.to(device)[read]
+    if wm.any():
+        logprobs = token_logprobs(logits, targets, chunk_size)
+        act_rows = acting.nonzero().flatten()
+        _, act_entropy = token_logprobs_and_entropy(logits[act_rows][None], targets[act_rows][None], chunk_size)
+        entropy = logprobs.new_zeros(logprobs.shape).index_put((act_rows,), act_entropy[0])
+    else:
+        lp, ent = token_logprobs_and_entropy(logits[None], targets[None], chunk_size)
+        logprobs, entropy = lp[0], ent[0]
     correct = torch.zeros_like(wm)
     if wm.any():
-        correct[wm] = logits[wm].argmax(-1) == targets[wm]
-    return ForwardOut(_unflatten(logprobs[0], read), _unflatten(entropy[0], read), _unflatten(correct, read))
+        correct[wm] = logits.detach().argmax(-1)[wm] == targets[wm]
+    return ForwardOut(_unflatten(logprobs, read), _unflatten(entropy, read), _unflatten(correct, read))
 
 
 def _unflatten(values: torch.Tensor, read: torch.Tensor) -> torch.Tensor:

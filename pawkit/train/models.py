@@ -25,6 +25,7 @@ from transformers import (
 from pawkit.config import ModelConfig
 from pawkit.protocol import UsageError
 from pawkit.train.distributed import device_for
+from pawkit.train.layers import freeze_all_but, lora_targets, resolve_layers
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
@@ -250,6 +251,8 @@ def load_model(cfg: ModelConfig):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     if cfg.lora.enabled and not hasattr(model, "peft_config"):
+        layers = resolve_layers(cfg.lora.layers, model.config.num_hidden_layers, "model.lora.layers")
+        targets = cfg.lora.target_modules if layers is None else lora_targets(model, layers, cfg.lora.target_modules)
         with warnings.catch_warnings():  # PEFT reads a property that transformers 5 deprecated
             warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
             model = get_peft_model(
@@ -258,10 +261,13 @@ def load_model(cfg: ModelConfig):
                     r=cfg.lora.r,
                     lora_alpha=cfg.lora.alpha,
                     lora_dropout=cfg.lora.dropout,
-                    target_modules=cfg.lora.target_modules,
+                    target_modules=targets,
                     task_type="CAUSAL_LM",
                 ),
             )
+    elif not cfg.lora.enabled and cfg.trainable_layers != "all":
+        layers = resolve_layers(cfg.trainable_layers, model.config.num_hidden_layers, "model.trainable_layers")
+        freeze_all_but(model, layers)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.to(device_for(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))

@@ -26,13 +26,14 @@ from pawkit.rollout.envpool import make_env_pool
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.run import draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
-from pawkit.strategies import GroupRows, StepRows
+from pawkit.strategies import StepRows
 from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.distributed import Distributed
 from pawkit.train.metrics import Metrics
 from pawkit.train.models import load_model
 from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
+from pawkit.train.rows import group_rows, step_rows
 from pawkit.train.runlog import NoSpaceLeft, append_lines, is_disk_full
 from pawkit.train.state import (
     RANK_SEED_STRIDE,
@@ -138,53 +139,19 @@ class Trainer(PolicyUpdate):
         return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
 
     def step_rows(self, batch: RolloutBatch, seqs: list[TrainingSequence] | None = None, entropy: torch.Tensor | None = None) -> StepRows:
-        """The strategies' view of the batch: one row per sample (pawkit/strategies.py)."""
-        s = batch.samples
-        return StepRows(
-            group_ids=[x.group_id for x in s],
-            traj_ids=[x.traj_id for x in s],
-            step_index=[x.step_index for x in s],
-            reward=[x.reward for x in s],
-            episode_return=[x.episode_return for x in s],
-            anchor=[x.anchor for x in s],
-            invalid=[x.invalid for x in s],
-            penalty=self.cfg.rollout.invalid_penalty,
-            action_text=[x.action_text for x in s],
-            observation_text=[x.observation_text for x in s],
-            next_observation_text=[x.next_observation_text for x in s],
-            prompt_tokens=[len(x.prompt_ids) for x in s],
-            action_tokens=[len(x.response_ids) for x in s],
-            target_tokens=[len(q.wm_ids) for q in seqs] if seqs is not None else [],
-            action_entropy=[float(e) for e in entropy] if entropy is not None else [],
-        )
-
-    def group_rows(self, batch: RolloutBatch) -> tuple[GroupRows, torch.Tensor]:
-        """The batch's rollout groups (order of first appearance) and each sample's group position ``[N]``."""
-        position = {g: i for i, g in enumerate(dict.fromkeys(s.group_id for s in batch.samples))}
-        index = torch.tensor([position[s.group_id] for s in batch.samples], dtype=torch.long)
-        kept: dict[str, list] = {g: [] for g in position}
-        for e in batch.episodes:
-            if e.end_reason != "env_error" and e.group_id in kept:
-                kept[e.group_id].append(e)
-        groups = GroupRows(
-            group_ids=list(position),
-            mean_return=[sum(e.return_ for e in k) / len(k) for k in kept.values()],
-            episodes=[len(k) for k in kept.values()],
-            success_rate=[sum(e.success for e in k) / len(k) for k in kept.values()],
-        )
-        return groups, index
+        return step_rows(batch, self.cfg.rollout.invalid_penalty, seqs, entropy)
 
     def advantages(self, batch: RolloutBatch, rows: StepRows | None = None, metrics: Metrics | None = None) -> torch.Tensor:
         """The registered estimator's advantage per sample ``[N]``, checked."""
         rows = rows if rows is not None else self.step_rows(batch)
-        groups, _ = self.group_rows(batch)
+        groups, _ = group_rows(batch)
         gen = self.state.selector_gen
         return self.strategies.advantages(rows, groups, self.state.step + 1, self.env.max_return, gen, metrics)
 
     def paw_weights(self, batch: RolloutBatch, seqs: list[TrainingSequence], entropy: torch.Tensor,
                     rows: StepRows | None = None, metrics: Metrics | None = None):
         rows = rows if rows is not None else self.step_rows(batch, seqs, entropy)
-        groups, index = self.group_rows(batch)
+        groups, index = group_rows(batch)
         eligible = torch.tensor([bool(s.wm_ids) for s in seqs])
         step, gen = self.state.step + 1, self.state.selector_gen
         return plan(self.strategies, rows, groups, index, eligible, step, self.env.max_return, gen, metrics), eligible
@@ -245,7 +212,9 @@ class Trainer(PolicyUpdate):
             self.update([], torch.zeros(0), [], [], torch.zeros(0), metrics, 0)
             return
         seqs = self.sequences(batch)
-        old, ref, entropy = self.old_logprobs(seqs)
+        t_pass = time.perf_counter()
+        old, ref, entropy = self.old_logprobs(seqs, batch.samples)
+        metrics.set("perf/logprob_pass_seconds", time.perf_counter() - t_pass)  # 0-ish: sampler's log-probs reused, no KL
         rows = self.step_rows(batch, seqs, entropy)
         advantages = self.advantages(batch, rows, metrics)
         weights, selected = torch.zeros(len(seqs)), 0

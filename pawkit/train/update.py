@@ -96,29 +96,60 @@ class PolicyUpdate:
     reference_adapter: str | None = None
     optimizer_steps = 0  # optimizer steps taken (not skipped) by this process: the trainer's LR schedule reads it
 
-    @torch.no_grad()
-    def old_logprobs(self, seqs: list[TrainingSequence]):
-        """Old and reference log-probs plus mean action entropy per row (actions only: cheaper)."""
-        with dropout_disabled(self.model, self.reference):
-            return self._old_logprobs(seqs)
+    def reuses_sampled_logprobs(self) -> bool:
+        """Whether the sampler's recorded log-probs and entropies stand in for the old-log-prob
+        pass (``algorithm.old_logprobs``): ``auto`` when they are the same numbers — one PPO epoch
+        (no update between sampling and training), float32 weights and no bf16 autocast (the
+        sampler and the training forward then agree to ≤1e-5)."""
+        mode = self.cfg.algorithm.old_logprobs
+        if mode == "auto":
+            c = self.cfg
+            return c.algorithm.ppo_epochs == 1 and c.model.dtype == "float32" and not c.trainer.bf16
+        return mode == "sampled"
 
-    def _old_logprobs(self, seqs: list[TrainingSequence]):
+    @torch.no_grad()
+    def old_logprobs(self, seqs: list[TrainingSequence], samples=None):
+        """Old and reference log-probs ``[R_i]`` per row, plus the mean action entropy ``[N]`` (nats).
+
+        With ``samples`` (the rollout's, one per row) and ``reuses_sampled_logprobs``, the old
+        log-probs and entropies are the sampler's and only the KL reference needs a pass (none
+        when ``algorithm.kl_coef`` is 0); otherwise one pass scores policy and reference.
+        """
+        with dropout_disabled(self.model, self.reference):
+            reuse = samples is not None and self.reuses_sampled_logprobs() and all(
+                s.sampled_logprobs is not None and len(s.sampled_logprobs) == len(q.response_ids) for s, q in zip(samples, seqs)
+            )
+            if not reuse:
+                return self._logprob_pass(seqs, policy=True)
+            old = [torch.tensor(s.sampled_logprobs, dtype=torch.float32) for s in samples]
+            entropy = torch.tensor([sum(s.sampled_entropies) / len(s.sampled_entropies) if s.sampled_entropies else 0.0
+                                    for s in samples])
+            _, ref, _ = self._logprob_pass(seqs, policy=False)
+            return old, ref, entropy
+
+    def _logprob_pass(self, seqs: list[TrainingSequence], policy: bool):
+        """No-grad scores over the action tokens: the policy's (if ``policy``) and the KL
+        reference's (if ``kl_coef`` > 0); rows not scored hold empty tensors / zero entropy."""
         temp = self.cfg.rollout.temperature
         budget, pad, vocab = self.cfg.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)
         old: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
         ref: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
         entropy = torch.zeros(len(seqs))
+        if not policy and self.cfg.algorithm.kl_coef == 0:
+            return old, ref, entropy
         for mb in micro_batches(seqs, budget, pad, vocab, with_wm=False):
-            with self._autocast():
-                out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
-            ref_out = None
+            out = ref_out = None
+            if policy:
+                with self._autocast():
+                    out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
             if self.cfg.algorithm.kl_coef > 0:
                 with self._autocast(), self._reference() as reference:
                     ref_out = forward(reference, mb, temp, top_p=self.cfg.rollout.top_p)
             for b, i in enumerate(mb.index.tolist()):
                 mask = mb.action_mask[b]
-                old[i] = out.logprobs[b][mask].cpu()
-                entropy[i] = out.entropy[b][mask].mean().cpu() if mask.any() else 0.0
+                if out is not None:
+                    old[i] = out.logprobs[b][mask].cpu()
+                    entropy[i] = out.entropy[b][mask].mean().cpu() if mask.any() else 0.0
                 if ref_out is not None:
                     ref[i] = ref_out.logprobs[b][mask].cpu()
         return old, ref, entropy
