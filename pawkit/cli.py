@@ -111,6 +111,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     config, sources = load_config_with_sources(args.env, args.config, args.overrides)
+    registry("env").get(config.env.name)  # an unknown env: one line listing the registered ones
     if not args.explain:
         print(dump_config(config), end="")
         return 0
@@ -139,10 +140,9 @@ def make_env(name: str, options: dict[str, Any]):
     status = entry.status(options)
     if status != "ready":
         raise UsageError(f"environment {name!r} cannot run here: {status}")
-    try:
-        return entry.obj(**options)
-    except TypeError as exc:
-        raise UsageError(f"bad options for environment {name!r}: {exc}") from None
+    from pawkit.rollout.envpool import build_env
+
+    return build_env(name, options)
 
 
 def _command_config(args: argparse.Namespace, overrides: list[str], run: Path | None = None):
@@ -244,14 +244,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pawkit.train.evaluate import (
-        evaluate,  # torch: only for the commands that train
-    )
+    from pawkit.train.evaluate import EvaluationFailed, evaluate  # torch: only for the commands that train
     from pawkit.train.models import checkpoint_model
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     model = args.model
+    if not Path(model).expanduser().exists() and (model.startswith((".", "/", "~")) or Path(model).parent != Path(".")):
+        raise UsageError(f"--model {model}: no such folder")  # a path, not a hub id or built-in name
     resolved, kind = checkpoint_model(Path(model).expanduser())  # a run or step folder given for its model/
     # a step folder holds a config.json of its own (not a model's): only a run folder could be a model folder too
     if resolved is not None and (kind == "a checkpoint folder" or not (Path(model).expanduser() / "config.json").exists()):
@@ -266,7 +266,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = _command_config(args, overrides, run)
     if (status := registry("env").get(config.env.name).status(config.env.options)) != "ready":
         raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
-    result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
+    try:
+        result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
+    except EvaluationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result))
     else:

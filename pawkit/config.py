@@ -114,6 +114,17 @@ class AlgorithmConfig(_Section):
     ppo_epochs: int = Field(1, ge=1, description="passes over each rollout batch, one optimizer step each; with 1 the PPO ratio is exactly 1 and the clip never acts")
     old_logprobs: Literal["auto", "recompute", "sampled"] = Field("auto", description="PPO's old log-probs and PaW's entropies: the sampler's recorded ones (sampled), a no-grad pass (recompute), or auto = sampled when they are the same numbers (ppo_epochs 1, float32, no bf16)")
     options: dict[str, Any] = Field(default_factory=dict, description="options of the advantage estimator plugin, checked against its Options model before the model loads (`pawkit plugins --explain`)")
+    loss_aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = Field("token_mean", description="how the PPO, entropy and KL terms average per-token losses: over all action tokens (DAPO), mean over rows of each row's token mean (GRPO), or each row's token sum / rollout.max_new_tokens, mean over rows (Dr. GRPO; verl's seq-mean-token-sum-norm); PaW's WM term keeps its own")
+    filter_groups: Literal["none", "zero_variance"] = Field("none", description="zero_variance: rollout groups whose scores (episode return − the row's invalid penalty) are all equal, so their GRPO/RLOO advantage is 0, leave the RL loss (DAPO's dynamic-sampling filter); none = keep every group")
+    resample: bool = Field(False, description="with filter_groups: play more rounds of rollout.tasks_per_step fresh tasks until the step has tasks_per_step informative groups or max_resample_rounds is reached (DAPO's dynamic sampling)")
+    max_resample_rounds: int = Field(3, ge=1, description="most extra rollout rounds one step plays with resample=true (rounds)")
+    filter_wm: Literal["keep", "drop"] = Field("keep", description="with paw.enabled: filtered groups still train the world model (keep: their transitions are valid WM targets; in the batch's places left, ≤ tasks_per_step groups in all) or leave the batch (drop)")
+
+    @model_validator(mode="after")
+    def _resample_needs_a_filter(self):
+        if self.resample and self.filter_groups == "none":
+            raise ValueError("algorithm.resample=true needs algorithm.filter_groups=zero_variance (with none every group is informative)")
+        return self
 
 
 class PawConfig(_Section):
@@ -257,6 +268,8 @@ def load_config_with_sources(
     """``load_config`` and, per dotted key a layer set, the label of the last layer that set it
     (``"--config FILE"``, ``"override"``, ...); a key no layer set is at its pawkit default.
     An ``options`` key lists every layer that set one of its entries (``"a + b"``)."""
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides must be a list of key=value strings, e.g. [{overrides!r}], not one string")
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for label, layer in config_layers(env, config_file, overrides):

@@ -92,6 +92,8 @@ class Registered:
             problem = self.check(options=dict(options or {})) if wants else self.check()
         except Exception as exc:  # a broken check must not break `pawkit envs`
             problem = f"check failed: {exc}"
+        if problem is not None and not isinstance(problem, str):
+            problem = f"check returned {type(problem).__name__} {problem!r}, not a str reason or None"
         return problem or "ready"
 
     def defaults(self) -> tuple[str, dict[str, Any]] | None:
@@ -244,6 +246,10 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     An invalid plugin (e.g. a misspelt hook name) is recorded in ``broken_plugins``, left
     unregistered, and reported as a PluginError.
     """
+    if name is not None and not (isinstance(name, str) and name):
+        raise PluginError(f"register_plugin: name must be a non-empty str, got {name!r}")
+    if not any(callable(getattr(plugin, hook, None)) for hook in [*HOOKS.values(), "register_commands"]):
+        raise PluginError(f"register_plugin: {plugin!r} implements no pawkit hook (e.g. an @hookimpl register_envs)")
     load_plugins()
     if (same := pm.get_name(plugin)) is not None and name in (None, same):
         return same  # this very object again: nothing to do

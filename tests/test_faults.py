@@ -25,7 +25,7 @@ from pawkit import plugins
 from pawkit.train.checkpoint import MARKER, complete_checkpoints
 from pawkit.config import load_config
 from pawkit.hookspecs import hookimpl
-from pawkit.rollout.generate import Generator
+from pawkit.rollout.generate import Generator, Sampled
 from pawkit.train.trainer import Trainer, TrainingStopped, train
 from pawkit_adapters.gridnav import GridNavEnv
 
@@ -193,12 +193,13 @@ class GarbageGenerator(Generator):
         super().__init__(model, tokenizer, cfg)
         self.replies, self.calls = replies, 0
 
-    def generate(self, prompts, tries, temperature):
+    def sample(self, prompts, tries, temperature):
         out = []
         for _ in prompts:
             out.append(self.replies[self.calls % len(self.replies)])
             self.calls += 1
-        return out
+        # No sampler log-probs for made-up replies: the trainer scores them in its own pass.
+        return Sampled(out, [[] for _ in out], [[] for _ in out])
 
 
 def bytes_to_unicode() -> dict[int, str]:

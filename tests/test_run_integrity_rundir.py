@@ -75,6 +75,7 @@ sys.stdin.read()
 
 def test_a_second_run_on_one_output_dir_is_refused_naming_the_holder_and_a_killed_holder_leaves_no_lock(tmp_path):
     out = tmp_path / "run"
+    out.mkdir()  # an existing folder: a RunDir that created its folder and wrote nothing removes it again
     with RunDir(tiny(out)):  # the first `pawkit train` on this directory
         second = cli_train(out, "trainer.steps=1")
     one_line_exit_2(second, f"{out} is in use by pid {os.getpid()} on ", "one run per trainer.output_dir")
@@ -158,3 +159,34 @@ def test_config_changes_compares_env_options_whole_and_ignores_knobs_only_one_ve
     old = {"seed": 0, "env": {"options": {}}, "trainer": {"lr": 0.1}}
     new = {"seed": 0, "env": {"options": {"size": 6}}, "trainer": {"lr": 0.1, "new_knob": 1}}
     assert config_changes(old, new) == {"env.options": ({}, {"size": 6})}
+
+
+def test_a_run_refused_before_writing_anything_leaves_no_folder_behind(tmp_path):
+    out = tmp_path / "new-run"
+    bad = cli_train(out, "trainer.steps=1", "env.options.max_steps=0")
+    one_line_exit_2(bad, "env.options: environment 'gridnav' rejected its options (max_steps=0): ValueError:")
+    assert not out.exists()  # not a folder holding only .lock
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    one_line_exit_2(cli_train(existing, "trainer.steps=1", "env.options.size=abc"), "rejected its options (size='abc'): TypeError:")
+    assert [p.name for p in existing.iterdir()] == [".lock"]  # a folder the user made stays (with the released lock file)
+
+
+def test_diverged_weights_stop_in_one_line_naming_the_cause(tmp_path):
+    # lr=1e300 is finite (accepted) but overflows in Adam's first step: a stop, not a traceback.
+    bad = cli_train(tmp_path / "r", "trainer.lr=1e300", "trainer.steps=2")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "error: step 1: the model diverged: torch overflowed (value cannot be converted to type float without overflow); "
+        f"lower trainer.lr; complete checkpoints are kept in {tmp_path / 'r' / 'checkpoints'}"
+    )
+
+
+def test_an_unwritable_pawkit_cache_is_one_line_for_generated_env_data(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PAWKIT_CACHE", str(blocker / "cache"))
+    assert main(["play", "--env", "webshop", "--episodes", "1", "env.options.products=37"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: PAWKIT_CACHE={blocker / 'cache'}: cannot write {blocker / 'cache' / 'webshop'} (")
+    assert err[0].endswith("); point PAWKIT_CACHE at a writable folder")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import zlib
@@ -18,12 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from pawkit.cache import cache_dir
+
 SPLITS = ("train", "valid_seen", "valid_unseen")
 
 
 def cache_root() -> Path:
-    """pawkit's cache (``PAWKIT_CACHE``); not imported from pawkit.train.models to keep torch out of workers."""
-    return Path(os.environ.get("PAWKIT_CACHE", Path.home() / ".cache" / "pawkit")) / "alfworld"
+    """pawkit's cache (``PAWKIT_CACHE``) for ALFWorld: pawkit/cache.py (no torch, workers import it)."""
+    return cache_dir() / "alfworld"
 
 
 def logic(data_dir: Path | None = None) -> tuple[str, str]:

@@ -24,6 +24,8 @@ from typing import Sequence
 from pawkit_adapters.alfworld import games as gamefiles
 from pawkit_adapters.alfworld import scenes
 
+from pawkit.cache import cache_subdir
+
 RETRIES = 8
 DEFAULT_GAMES = 60
 DEFAULT_SEED = 0
@@ -144,7 +146,7 @@ def default_data(games: int = DEFAULT_GAMES, seed: int = DEFAULT_SEED) -> Path:
     target = gamefiles.cache_root() / f"generated-v{FORMAT_VERSION}-seed{seed}-games{games}"
     if (target / "generation.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    cache_subdir("alfworld")  # an unwritable $PAWKIT_CACHE: one line, not an OSError traceback
     scratch = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
     try:
         print(f"ALFWorld: no data set given; generating {games} games once into {target} (a few minutes)", file=sys.stderr)

@@ -14,6 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from pawkit.cache import cache_dir, cache_subdir
+
 if TYPE_CHECKING:
     from pawkit_adapters.sciworld.engine import Engine
 
@@ -45,8 +47,7 @@ def _cache_file() -> Path:
         tag = version("scienceworld")
     except PackageNotFoundError:
         tag = "unknown"
-    root = Path(os.environ.get("PAWKIT_CACHE", Path.home() / ".cache" / "pawkit"))
-    return root / "sciworld" / f"splits-{tag}.json"
+    return cache_dir() / "sciworld" / f"splits-{tag}.json"
 
 
 def variation_splits(engine: Callable[[], "Engine"]) -> dict[str, dict[str, list[int]]]:
@@ -67,7 +68,7 @@ def variation_splits(engine: Callable[[], "Engine"]) -> dict[str, dict[str, list
             "dev": [int(v) for v in sw.get_variations_dev()],
             "test": [int(v) for v in sw.get_variations_test()],
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    cache_subdir("sciworld")  # an unwritable $PAWKIT_CACHE: one line
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(splits))
     tmp.replace(path)

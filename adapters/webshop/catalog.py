@@ -26,6 +26,8 @@ from pawkit_adapters.webshop.products import (
 )
 from pawkit_adapters.webshop.search import SearchEngine
 
+from pawkit.cache import cache_dir, cache_subdir
+
 
 @dataclass
 class Catalog:
@@ -41,8 +43,7 @@ _lock = threading.Lock()
 
 
 def cache_root() -> Path:
-    root = os.environ.get("PAWKIT_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "pawkit")
-    return Path(root).expanduser() / "webshop"
+    return cache_dir() / "webshop"
 
 
 def generated_dir(products: int, seed: int) -> Path:
@@ -50,7 +51,7 @@ def generated_dir(products: int, seed: int) -> Path:
     target = cache_root() / f"generated-v{GENERATOR_VERSION}-p{products}-s{seed}"
     if (target / "items_shuffle.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    cache_subdir("webshop")  # an unwritable $PAWKIT_CACHE: one line, not an OSError traceback
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         generate(tmp, products=products, seed=seed)

@@ -170,7 +170,8 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
             if ylim:
                 ax.set_ylim(*ylim)
         axes[0].set_ylabel(f"{ylabel} (mean over seeds, band = min–max)")
-        axes[0].legend(fontsize=8, loc="upper left")
+        if axes[0].get_legend_handles_labels()[0]:  # a panel with no curves has nothing to label (no matplotlib warning)
+            axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle(f"{sweep.name} ({sweep.env}): mean over each arm's finished seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

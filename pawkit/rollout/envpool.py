@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
-import inspect
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -28,24 +27,10 @@ from typing import Any, Callable, Sequence
 
 from pawkit import plugins
 from pawkit.protocol import Env, Observation, StepResult, Task, UsageError
+from pawkit.rollout.env_factory import build_env  # noqa: F401 (callers import it from here too)
 
 ResetRequest = tuple[int, "Task | None", "int | None"]
 StepRequest = tuple[int, str]
-
-
-def build_env(name: str, options: dict[str, Any]) -> Env:
-    """The registered env ``name`` built with ``options``; options its constructor does not
-    take (checked against its signature, or a factory's ``**options`` passed on) are one
-    UsageError line naming ``env.options``."""
-    factory = plugins.get("env", name)
-    try:
-        with contextlib.suppress(ValueError):  # ValueError: no signature to check (a builtin)
-            inspect.signature(factory).bind(**options)
-        return factory(**options)
-    except TypeError as exc:
-        if "argument" not in str(exc):  # not about the call's arguments: a bug in the env, keep its traceback
-            raise
-        raise UsageError(f"env.options: bad options for environment {name!r}: {exc}") from None
 
 
 class SlotNotReset(RuntimeError):

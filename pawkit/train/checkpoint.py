@@ -214,6 +214,19 @@ def _first_line(exc: BaseException) -> str:
 SNAPSHOT_LIMIT = 256_000_000
 
 
+# What torch says when finite-but-huge weights (e.g. trainer.lr=1e20) overflow downstream.
+DIVERGED = ("probability tensor contains either `inf`, `nan` or element < 0", "probability tensor contains either inf",
+            "cannot be converted to type float without overflow")
+
+
+def divergence(exc: BaseException) -> str | None:
+    """A one-line reason when ``exc`` is torch overflowing on diverged weights, else None."""
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and any(m in text for m in DIVERGED):
+        return f"the model diverged: torch overflowed ({text.splitlines()[0][:120]}); lower trainer.lr"
+    return None
+
+
 class FiniteGuard:
     """Parameters, not only gradients: a step that leaves a trainable weight NaN/inf (e.g. a
     huge lr with finite gradients) is rolled back to the copy taken before it."""

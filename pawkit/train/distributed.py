@@ -30,9 +30,9 @@ from pawkit.train.metrics import Metrics
 # means weighted as each process's accumulator weighted them (tokens, episodes, …).
 SUMMED_METRICS = frozenset({
     "rollout/env_errors", "rollout/truncated_prompts", "rollout/unsolvable_episodes", "perf/generated_tokens", "rollout/action_tokens", "paw/wm_tokens",
-    "rollout/episodes", "paw/wm_loss_weighted",
+    "rollout/episodes", "paw/wm_loss_weighted", "rollout/extra_episodes",
 })
-MAX_METRICS = frozenset({"perf/peak_rss_mb", "perf/peak_gpu_mb"})
+MAX_METRICS = frozenset({"perf/peak_rss_mb", "perf/peak_gpu_mb", "rollout/resample_rounds"})
 
 
 class Distributed:

@@ -76,6 +76,10 @@ class _CountingPool:
         return getattr(self.pool, name)
 
 
+
+class EvaluationFailed(RuntimeError):
+    """No evaluation episode survived (every one hit an env error): there is no number to report."""
+
 def play_split(
     env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int, progress: str = "lines",
 ) -> RolloutBatch:
@@ -151,6 +155,13 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
         generator = Generator(model, tokenizer, config.rollout)
         batch = play_split(env, pool, generator, config, episodes, split, slots, "auto" if show_progress else "off")
     env.close()
+    if batch.env_error_messages:  # never a silent 0.0: say what went wrong, and stop if nothing was left
+        first = batch.env_error_messages[0].splitlines()[0]  # "task: Type: message" (its traceback follows)
+        kept = sum(e.end_reason != "env_error" for e in batch.episodes)
+        if not kept:
+            raise EvaluationFailed(f"all {len(batch.episodes)} evaluation episodes hit env errors; the first: {first}")
+        print(f"warning: {len(batch.env_error_messages)} of {len(batch.episodes)} evaluation episodes hit env errors "
+              f"(not counted); the first: {first}", file=sys.stderr)
     result = summarize(config.env.name, batch.episodes)
     result.update(wm_accuracy(model, tokenizer, batch.samples, config))
     result["split"] = split

@@ -22,6 +22,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
+from pawkit.cache import cache_dir
 from pawkit.config import ModelConfig
 from pawkit.protocol import UsageError
 from pawkit.train.distributed import device_for
@@ -36,9 +37,6 @@ BASE_FOLDER = "base_model"  # a LoRA checkpoint's base weights when the base has
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def cache_dir() -> Path:
-    """Where converted models and generated data live (``PAWKIT_CACHE`` overrides)."""
-    return Path(os.environ.get("PAWKIT_CACHE", Path.home() / ".cache" / "pawkit"))
 
 
 def byte_tokenizer():

@@ -20,6 +20,7 @@ and the history of config changes across resumes.
 from __future__ import annotations
 
 import datetime
+import contextlib
 import fcntl
 import json
 import os
@@ -67,11 +68,13 @@ class RunDir:
         self.out = Path(config.trainer.output_dir)
         self.checkpoint: Path | None = None
         self._fd: int | None = None
+        self._created = False
 
     # ------------------------------------------------------------------ lock
     def __enter__(self) -> "RunDir":
         if self.main:
             check_writable_dir(self.out, "trainer.output_dir")  # a file or a read-only place: one line, not FileExistsError
+            self._created = not self.out.exists()
             self.out.mkdir(parents=True, exist_ok=True)
             self._lock()
         try:
@@ -85,6 +88,11 @@ class RunDir:
         if self._fd is not None:
             os.close(self._fd)  # releases the flock
             self._fd = None
+            # A run refused or failed before writing anything leaves no folder holding only the lock.
+            if self._created and [p.name for p in self.out.iterdir()] == [LOCK]:
+                with contextlib.suppress(OSError):
+                    (self.out / LOCK).unlink()
+                    self.out.rmdir()
 
     def _lock(self) -> None:
         path = self.out / LOCK

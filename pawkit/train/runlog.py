@@ -178,16 +178,18 @@ def _forget_steps_after(path: Path, step: int) -> None:
     their checkpoint) and a torn last line, so every step appears once in ``metrics.jsonl``."""
     if not path.exists():
         return
-    kept, dropped = [], False
-    for line in path.read_text().splitlines():
+    kept, later, unreadable = [], 0, 0
+    for line in path.read_text(errors="replace").splitlines():
         try:
             if json.loads(line)["step"] <= step:
                 kept.append(line + "\n")
                 continue
+            later += 1
         except (ValueError, KeyError, TypeError):
-            pass
-        dropped = True
-    if dropped:
+            unreadable += 1
+    if unreadable:
+        print(f"warning: {path}: dropped {unreadable} unreadable line(s) (a torn or NUL-filled write)", file=sys.stderr)
+    if later or unreadable:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("".join(kept))
         os.replace(tmp, path)

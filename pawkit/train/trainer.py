@@ -20,16 +20,18 @@ from pathlib import Path
 
 import torch
 
-from pawkit.config import Config
+from pawkit.cache import cache_dir
+from pawkit.config import Config, check_writable_dir
 from pawkit.protocol import UsageError
-from pawkit.rollout.envpool import make_env_pool
+from pawkit.rollout.envpool import build_env, make_env_pool
 from pawkit.rollout.generate import Generator
-from pawkit.rollout.run import draw_tasks, run_rollout
+from pawkit.rollout.run import check_splits, draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.strategies import StepRows
 from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.distributed import Distributed
+from pawkit.train.filtering import sample_step
 from pawkit.train.metrics import Metrics
 from pawkit.train.models import load_model
 from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
@@ -75,11 +77,6 @@ class Trainer(PolicyUpdate):
                     "resume with the same number of processes (each keeps its own RNG streams)"
                 )
         # Pre-flight, before the model loads: a user's mistake is one line (exit 2), not a late traceback.
-        from pawkit.config import check_writable_dir
-        from pawkit.rollout.envpool import build_env
-        from pawkit.rollout.run import check_splits
-        from pawkit.train.models import cache_dir
-
         check_writable_dir(self.out, "trainer.output_dir")
         if model_cfg.name == "smollm2-135m" and not (cache_dir() / "models" / model_cfg.name / "config.json").exists():
             check_writable_dir(cache_dir(), "PAWKIT_CACHE")  # its one-time conversion is written there
@@ -160,11 +157,13 @@ class Trainer(PolicyUpdate):
         """One step; its metrics (namespaced keys, docs/training.md) combined over processes."""
         t0 = time.perf_counter()
         _reset_peak_memory(self.state.cuda_devices)
-        batch = self.rollout()
+        step = sample_step(self.rollout, self.cfg)  # one round, more with algorithm.resample (pawkit/train/filtering.py)
+        batch = step.played
         rollout_seconds = time.perf_counter() - t0  # this process's own rollout, before waiting for the others
         self.last_batch = batch
         metrics = Metrics()
         _add_rollout_metrics(metrics, batch)
+        step.record(metrics)
         reports = self.dist.gather((batch.env_errors, len(batch.episodes), batch.env_error_messages))
         errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)
         messages = [m for r in reports for m in r[2]]
@@ -178,7 +177,7 @@ class Trainer(PolicyUpdate):
             )
         lr = self.optimizer.param_groups[0]["lr"]  # what every optimizer step of this step uses
         steps_before = self.optimizer_steps
-        self.learn(batch, metrics)
+        self.learn(step.kept, metrics, step.rl_groups)
         if self.cfg.paw.enabled:  # always logged with PaW: 0.0 when nothing was trained on
             for key in ("paw/wm_loss_raw", "paw/wm_token_accuracy", "paw/wm_target_prob"):
                 metrics.add(key, 0.0, weight=0.0)
@@ -195,8 +194,10 @@ class Trainer(PolicyUpdate):
             metrics.set("perf/peak_gpu_mb", max(torch.cuda.max_memory_allocated(d) for d in self.state.cuda_devices) / 2**20)
         return self.dist.combine_metrics(metrics)
 
-    def learn(self, batch: RolloutBatch, metrics: Metrics) -> None:
+    def learn(self, batch: RolloutBatch, metrics: Metrics, rl_groups: set[str] | None = None) -> None:
         """Advantages → old/reference log-probs → PaW plan → ``update``, on one rollout batch.
+
+        ``rl_groups``: the groups in the RL loss (None: all); the others are WM data only.
 
         Collective: every process calls it once per step. One without samples joins the
         others' all-reduces with none; PaW's weights λ_g / (groups · selected in g) count the
@@ -217,6 +218,7 @@ class Trainer(PolicyUpdate):
         metrics.set("perf/logprob_pass_seconds", time.perf_counter() - t_pass)  # 0-ish: sampler's log-probs reused, no KL
         rows = self.step_rows(batch, seqs, entropy)
         advantages = self.advantages(batch, rows, metrics)
+        rl = torch.tensor([rl_groups is None or s.group_id in rl_groups for s in batch.samples])
         weights, selected = torch.zeros(len(seqs)), 0
         if self.cfg.paw.enabled:
             paw_plan, eligible = self.paw_weights(batch, seqs, entropy, rows, metrics)
@@ -225,9 +227,9 @@ class Trainer(PolicyUpdate):
             paw_plan.record(eligible, metrics)
             seqs = drop_unweighted_targets(seqs, weights)
             metrics.set("paw/wm_tokens", sum(len(s.wm_ids) for s in seqs))
-        self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows)
-        metrics.add("rollout/advantage_mean", float(advantages.mean()), len(advantages))
-        metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s in seqs))
+        self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows, rl=rl)
+        metrics.add("rollout/advantage_mean", float(advantages[rl].mean()) if rl.any() else 0.0, int(rl.sum()))
+        metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s, r in zip(seqs, rl) if r))
 
     def evaluate(self) -> dict[str, float]:
         """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
@@ -341,7 +343,13 @@ def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) ->
         with stop, logger as log:
             while trainer.state.step < config.trainer.steps:
                 guard.before()
-                metrics = trainer.train_step()
+                try:
+                    metrics = trainer.train_step()
+                except RuntimeError as exc:  # finite weights whose outputs overflow: one line, checkpoints kept
+                    if (why := checkpoint.divergence(exc)) is None:
+                        raise
+                    raise TrainingStopped(f"step {trainer.state.step + 1}: {why}; complete checkpoints are kept in "
+                                          f"{checkpoint.checkpoint_root(trainer.out)}") from exc
                 guard.after(trainer.state, metrics, warn=main)  # finite gradients, non-finite weights: rolled back
                 step = trainer.state.step
                 if config.trainer.eval_every and step % config.trainer.eval_every == 0 and main:

@@ -35,6 +35,7 @@ import torch
 
 from pawkit.config import Config
 from pawkit.strategies import StepRows
+from pawkit.train.aggregation import AGGREGATIONS
 from pawkit.train.batching import TrainingSequence, forward, micro_batches
 from pawkit.train.dropout import dropout_disabled
 from pawkit.train.losses import low_var_kl, ppo_clip_loss
@@ -172,19 +173,25 @@ class PolicyUpdate:
         return contextlib.nullcontext()
 
     def update(self, seqs, advantages, old, ref, weights, metrics: Metrics | None = None, selected: int | None = None,
-               rows: StepRows | None = None) -> Metrics:
+               rows: StepRows | None = None, rl: torch.Tensor | None = None) -> Metrics:
         """``ppo_epochs`` passes of loss + backward + one optimizer step; returns ``metrics``.
+
+        ``rl`` (bool ``[N]``, default all): the rows in the PPO, entropy and KL terms; the
+        others (a filtered group kept as WM data, pawkit/train/filtering.py) only get the WM term.
 
         Collective under data parallelism: every process calls it once per step, one with no
         samples with empty ``seqs`` (it adds zero gradients to the others' and takes the same
-        optimizer steps). The PPO, entropy and KL terms are token means over the action tokens
-        of ALL processes (a micro-batch adds its token sums / the global count); the WM term is
-        Σ_rows λ_g · WM loss, a sum, so summing the processes' gradients gives exactly the
-        one-process gradient on all rows.
+        optimizer steps). The PPO, entropy and KL terms are aggregated as
+        ``algorithm.loss_aggregation`` says (pawkit/train/aggregation.py) over the RL rows of
+        ALL processes: a micro-batch adds its weighted token sums / the global denominator
+        (action tokens or rows, one all-reduce); the WM term is Σ_rows λ_g · WM loss, a sum, so
+        summing the processes' gradients gives exactly the one-process gradient on all rows.
 
-        Per-token terms (``loss/pg_loss``, ``clip_fraction``, ``entropy``, ``kl``,
-        ``paw/wm_token_accuracy``, ``paw/wm_target_prob``) are added per micro-batch with its
-        token count as the weight: the token mean over the batch, averaged over epochs.
+        ``loss/pg_loss`` is the PPO term as aggregated (the token mean under ``token_mean``),
+        added per micro-batch with its share of the denominator as the weight; the per-token
+        diagnostics (``clip_fraction``, ``entropy``, ``kl``, ``paw/wm_token_accuracy``,
+        ``paw/wm_target_prob``) are added with the micro-batch's token count as the weight:
+        token means over the batch whatever the aggregation. Both are averaged over epochs.
         ``paw/wm_loss_weighted`` (the step's WM loss term) is added once per epoch with weight
         1: its mean over epochs. ``paw/wm_loss_raw`` = the summed raw WM loss of the selected
         transitions / ``selected`` (their number, default the rows with weight > 0) is added
@@ -194,19 +201,27 @@ class PolicyUpdate:
         metrics = Metrics() if metrics is None else metrics
         if selected is None:
             selected = int((weights > 0).sum())
-        # One all-reduce: the loss is a token mean over every process's action tokens.
-        total_tokens = max(self.dist.total(sum(len(s.response_ids) for s in seqs)), 1)
+        rl = torch.ones(len(seqs), dtype=torch.bool) if rl is None else rl
+        # One all-reduce: the denominator of the RL terms counts every process's RL rows.
+        agg = AGGREGATIONS[self.cfg.algorithm.loss_aggregation]
+        denominator = max(self.dist.total(agg.count(torch.tensor([len(s.response_ids) * bool(r) for s, r in zip(seqs, rl)]))), 1)
         with dropout_disabled(self.model):
             for epoch in range(self.cfg.algorithm.ppo_epochs):
-                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, total_tokens, rows)
+                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, denominator, rows, rl)
                 self._step_optimizer(metrics, epoch)
         return metrics
 
-    def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, total_tokens: float,
-               step_rows: StepRows | None = None) -> None:
-        """Loss and backward over every micro-batch: the gradient of one optimizer step."""
+    def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, denominator: float,
+               step_rows: StepRows | None = None, rl: torch.Tensor | None = None) -> None:
+        """Loss and backward over every micro-batch: the gradient of one optimizer step.
+
+        The PPO term is ``ppo_clip_loss`` on advantages scaled by the row weights w_r of the
+        aggregation: PPO-clip (and its dual clip) is positively homogeneous in A, so that is
+        Σ_t w_r·ℓ_{r,t} exactly, and the clip fraction is unchanged (w_r > 0)."""
         c = self.cfg
         alg, temp = c.algorithm, c.rollout.temperature
+        agg, max_len = AGGREGATIONS[alg.loss_aggregation], c.rollout.max_new_tokens
+        rl = torch.ones(len(seqs), dtype=torch.bool) if rl is None else rl
         wm_loss_fn = self.strategies.wm_loss(self.state.step + 1, metrics, step_rows) if c.paw.enabled else None
         self.optimizer.zero_grad(set_to_none=True)
         wm_weighted = wm_raw = 0.0
@@ -215,22 +230,26 @@ class PolicyUpdate:
                 out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
             device = out.logprobs.device
             rows = mb.index.tolist()
-            mask = mb.action_mask.to(device)
+            action_mask = mb.action_mask.to(device)
+            mask = action_mask & rl[mb.index].to(device).unsqueeze(1)  # the RL rows' action tokens
             tokens = mask.sum().item()
-            old_lp = _scatter(mask, [old[i] for i in rows], device)
+            share = agg.count(mask.sum(-1))  # this micro-batch's part of the denominator
+            row_w = agg.weights(mask, max_len).to(device).unsqueeze(1)
+            old_lp = _scatter(action_mask, [old[i] for i in rows], device)
             adv = advantages[mb.index].to(device).unsqueeze(1).expand_as(mask)
-            pg, clipfrac = ppo_clip_loss(out.logprobs, old_lp, adv, mask, alg.clip_low, alg.clip_high, alg.clip_ratio_c)
-            loss = pg * (tokens / total_tokens)  # this micro-batch's share of the step's action tokens
-            metrics.add("loss/pg_loss", pg.item(), tokens)
+            pg, clipfrac = ppo_clip_loss(out.logprobs, old_lp, adv * row_w, mask, alg.clip_low, alg.clip_high, alg.clip_ratio_c)
+            pg_sum = pg * tokens  # Σ_r w_r Σ_t ℓ_{r,t}: ppo_clip_loss is a token mean over mask
+            loss = pg_sum / denominator
+            metrics.add("loss/pg_loss", pg_sum.item() / max(share, 1), share)
             metrics.add("loss/clip_fraction", float(clipfrac), tokens)
-            ent_sum = (out.entropy * mask).sum()
-            metrics.add("loss/entropy", ent_sum.item() / max(tokens, 1), tokens)
-            loss = loss - alg.entropy_coef * (ent_sum / total_tokens)
+            ent = out.entropy * mask
+            metrics.add("loss/entropy", ent.sum().item() / max(tokens, 1), tokens)
+            loss = loss - alg.entropy_coef * ((ent * row_w).sum() / denominator)
             if alg.kl_coef > 0:
-                ref_lp = _scatter(mask, [ref[i] for i in rows], device)
-                kl_sum = (low_var_kl(out.logprobs, ref_lp) * mask).sum()
-                metrics.add("loss/kl", kl_sum.item() / max(tokens, 1), tokens)
-                loss = loss + alg.kl_coef * (kl_sum / total_tokens)
+                ref_lp = _scatter(action_mask, [ref[i] for i in rows], device)
+                kl = low_var_kl(out.logprobs, ref_lp) * mask
+                metrics.add("loss/kl", kl.sum().item() / max(tokens, 1), tokens)
+                loss = loss + alg.kl_coef * ((kl * row_w).sum() / denominator)
             if wm_loss_fn is not None:
                 wm_mask = mb.wm_mask.to(device)
                 per_row = wm_loss_fn(out.logprobs, wm_mask, rows)
