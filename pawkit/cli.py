@@ -245,13 +245,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from pawkit.train.evaluate import EvaluationFailed, evaluate  # torch: only for the commands that train
-    from pawkit.train.models import checkpoint_model
+    from pawkit.train.models import checkpoint_model, model_path_problem
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     model = args.model
-    if not Path(model).expanduser().exists() and (model.startswith((".", "/", "~")) or Path(model).parent != Path(".")):
-        raise UsageError(f"--model {model}: no such folder")  # a path, not a hub id or built-in name
+    if not Path(model).expanduser().exists() and (problem := model_path_problem(model)):
+        raise UsageError(problem)  # a missing path: say so before asking for an env
     resolved, kind = checkpoint_model(Path(model).expanduser())  # a run or step folder given for its model/
     # a step folder holds a config.json of its own (not a model's): only a run folder could be a model folder too
     if resolved is not None and (kind == "a checkpoint folder" or not (Path(model).expanduser() / "config.json").exists()):

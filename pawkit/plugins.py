@@ -162,8 +162,9 @@ class Registry:
         except KeyError:
             close = difflib.get_close_matches(name, self.items, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            broken = "".join(f"; plugin {p!r} failed to load ({why})" for p, why in broken_plugins.items())  # maybe it was there
             raise PluginError(
-                f"unknown {self.kind} {name!r}{hint}; available: {', '.join(sorted(self.items)) or 'none'}"
+                f"unknown {self.kind} {name!r}{hint}; available: {', '.join(sorted(self.items)) or 'none'}{broken}"
             ) from None
 
     def names(self) -> list[str]:
@@ -248,8 +249,8 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     """
     if name is not None and not (isinstance(name, str) and name):
         raise PluginError(f"register_plugin: name must be a non-empty str, got {name!r}")
-    if not any(callable(getattr(plugin, hook, None)) for hook in [*HOOKS.values(), "register_commands"]):
-        raise PluginError(f"register_plugin: {plugin!r} implements no pawkit hook (e.g. an @hookimpl register_envs)")
+    if not any(hasattr(getattr(plugin, attr, None), f"{ENTRY_POINT_GROUP}_impl") for attr in dir(plugin)):
+        raise PluginError(f"register_plugin: {plugin!r} has no @hookimpl function (e.g. register_envs), so it is no pawkit plugin")
     load_plugins()
     if (same := pm.get_name(plugin)) is not None and name in (None, same):
         return same  # this very object again: nothing to do

@@ -71,15 +71,32 @@ def test_config_show_of_an_unknown_env_and_overrides_as_one_string(capsys):
 
 
 def test_register_plugin_refuses_what_is_not_a_plugin():
-    with pytest.raises(plugins.PluginError, match="implements no pawkit hook"):
+    with pytest.raises(plugins.PluginError, match="has no @hookimpl function"):
         plugins.register_plugin(42, name="int")
     with pytest.raises(plugins.PluginError, match="name must be a non-empty str, got 3"):
         plugins.register_plugin(sys.modules[__name__], name=3)
 
 
 def test_eval_of_a_missing_model_folder_says_so_before_asking_for_an_env(capsys):
-    one_line(capsys, main(["eval", "--model", "runs/does-not-exist"]), 2, "error: --model runs/does-not-exist: no such folder")
+    # "runs/x" could be a hub id (org/name); "./runs/x" is a path
+    one_line(capsys, main(["eval", "--model", "./runs/does-not-exist"]), 2, "error: model path does not exist: ./runs/does-not-exist")
 
 
 def test_a_check_that_returns_a_non_str_is_reported_as_such():
     assert plugins.registry("env").get("ue/weirdcheck").status() == "check returned int 42, not a str reason or None"
+
+
+def test_an_unknown_name_mentions_a_plugin_that_failed_to_load():
+    class Typo:
+        @hookimpl
+        def register_selector(self, register):  # misspelt: register_selectors
+            register("mine", lambda ctx: None)
+
+    with pytest.raises(plugins.PluginError):
+        plugins.register_plugin(Typo(), name="typo-strategies")
+    try:
+        with pytest.raises(plugins.PluginError, match=r"^unknown selector 'mine'; available: .*; plugin 'typo-strategies' "
+                                                      r"failed to load \(unknown hook 'register_selector'"):
+            plugins.get("selector", "mine")
+    finally:
+        plugins.broken_plugins.pop("typo-strategies", None)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from pawkit.protocol import Action, Env, Episode, Observation, Task, Transition, UsageError
-from pawkit.rollout.run import check_result
+from pawkit.rollout.contract import check_result
 from pawkit.rollout.samples import episode_stats
 
 Policy = Callable[[Env, Observation], str]

@@ -19,9 +19,7 @@ WM target is additionally passed through with each replaced by U+FFFD.
 
 from __future__ import annotations
 
-import math
 import random
-import re
 import time
 import traceback
 import uuid
@@ -35,40 +33,12 @@ from pawkit.rollout import numbered
 from pawkit.rollout.budget import FittedPrompt, fit_prompt
 from pawkit.rollout.constrained import ActionTrie
 from pawkit.rollout.generate import Generator, Sampled
+from pawkit.rollout.contract import _SURROGATE, EnvContractError, check_result  # noqa: F401 (check_result: re-exported)
 from pawkit.rollout.parsing import parse_action
 from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.samples import RolloutBatch, StepSample
 
 Status = Literal["running", "done", "env_error"]
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class EnvContractError(RuntimeError):
-    """An env broke the ``Env`` contract: wrong return type, non-finite reward, lone surrogate."""
-
-
-def check_result(env: Env, method: str, value):
-    """``value`` when it keeps the contract of ``Env.<method>``, else an ``EnvContractError``
-    (returned, not raised) naming the env, the method and what was wrong."""
-    if isinstance(value, BaseException):
-        return value
-    expected = Observation if method == "reset" else StepResult
-    fault = None
-    if not isinstance(value, expected):
-        hint = " (a gym-style tuple?)" if isinstance(value, tuple) else ""
-        fault = f"returned {type(value).__name__} {repr(value)[:60]}{hint}, expected {expected.__name__}"
-    elif isinstance(value, StepResult) and not math.isfinite(value.reward):
-        fault = f"returned a non-finite reward {value.reward}"
-    else:
-        obs = value if isinstance(value, Observation) else value.observation
-        for where, text in [("text", obs.text), ("task", obs.task or ""), *(("admissible_actions", a) for a in obs.admissible_actions or ())]:
-            if not isinstance(text, str) or (found := _SURROGATE.search(text)):
-                fault = f"returned a non-str observation.{where}" if not isinstance(text, str) else (
-                    f"returned a lone surrogate {found.group()!r} in observation.{where} at character {found.start()} (not valid Unicode)")
-                break
-    return value if fault is None else EnvContractError(f"env {env.name!r}: {method} {fault}")
-
-
 def check_splits(env: Env, train_split: str, eval_split: str, evaluates: bool) -> None:
     """Before a run loads its model: both splits exist (a UsageError naming the key), and the
     eval split has tasks when evaluations will run (an empty one would fail after training started)."""
