@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pawkit import __version__
-from pawkit.config import dump_config, load_config, load_config_with_sources, read_yaml, run_config_file
+from pawkit.config import dump_config, env_config_file, load_config, load_config_with_sources, read_yaml, run_config_file
 from pawkit.config_reference import explain
 from pawkit.experiments.sweep import add_command as add_sweep_command
 from pawkit.plugins import HOOKS, broken_plugins, load_plugins, pm, registry
@@ -61,7 +61,15 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def _env_status(entry) -> str:
-    """The env's check, given the ``env.options`` of its resolved default config."""
+    """The env's check, given the ``env.options`` of its resolved default config; a config that
+    does not load is the status. The config is loaded only where it can matter — a check that
+    takes options, a plugin-shipped config, a ./configs file — not for every built-in env of
+    `pawkit envs` (pawkit's own configs are checked by its tests)."""
+    local = env_config_file(entry.name, Path("configs"))
+    if local is not None and local.resolve() == (env_config_file(entry.name) or Path()).resolve():
+        local = None  # ./configs is pawkit's own (run from the repository)
+    if not (entry.check_takes_options or entry.config is not None or local is not None):
+        return entry.status()
     try:
         options = load_config(entry.name).env.options
     except UsageError as exc:
@@ -134,12 +142,15 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def require_ready(name: str, options: dict[str, Any]) -> None:
+    """A UsageError line unless env ``name`` is registered and its check passes with ``options``."""
+    if (status := registry("env").get(name).status(options)) != "ready":
+        raise UsageError(f"environment {name!r} cannot run here: {status}")
+
+
 def make_env(name: str, options: dict[str, Any]):
     """Build a registered env, turning an unavailable one into a one-line user error."""
-    entry = registry("env").get(name)
-    status = entry.status(options)
-    if status != "ready":
-        raise UsageError(f"environment {name!r} cannot run here: {status}")
+    require_ready(name, options)
     from pawkit.rollout.envpool import build_env
 
     return build_env(name, options)
@@ -225,9 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
     config = load_config(args.env, args.config, [*args.overrides, *getattr(args, "resume_overrides", [])])
-    entry = registry("env").get(config.env.name)  # fail fast on a bad name, before loading a model
-    if (status := entry.status(config.env.options)) != "ready":
-        raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
+    require_ready(config.env.name, config.env.options)  # fail fast on a bad name, before loading a model
     from pawkit.config import check_writable_dir
 
     check_writable_dir(config.trainer.output_dir, "trainer.output_dir")  # before the run folder is made
@@ -264,8 +273,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         run = run if isinstance(run_env, dict) and run_env.get("name") == args.env else None
     run = run.parent if run is not None else None
     config = _command_config(args, overrides, run)
-    if (status := registry("env").get(config.env.name).status(config.env.options)) != "ready":
-        raise UsageError(f"environment {config.env.name!r} cannot run here: {status}")
+    require_ready(config.env.name, config.env.options)
     try:
         result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
     except EvaluationFailed as exc:

@@ -79,17 +79,21 @@ class Registered:
             self._obj = resolve(self._ref, f"{self.kind or 'entry'} {self.name!r} of plugin {self.plugin!r}")
         return self._obj
 
+    @property
+    def check_takes_options(self) -> bool:
+        """Whether the check declares an ``options`` parameter (opt-in, like hook arguments)."""
+        try:
+            return self.check is not None and "options" in inspect.signature(self.check).parameters
+        except (TypeError, ValueError):  # no signature to read (a builtin): called bare
+            return False
+
     def status(self, options: dict[str, Any] | None = None) -> str:
         """"ready", or the check's one-line reason this cannot run here. A check that declares
         an ``options`` parameter gets ``options`` (the env's ``env.options``; {} if None)."""
         if self.check is None:
             return "ready"
         try:
-            wants = "options" in inspect.signature(self.check).parameters
-        except (TypeError, ValueError):  # no signature to read (a builtin): call it bare
-            wants = False
-        try:
-            problem = self.check(options=dict(options or {})) if wants else self.check()
+            problem = self.check(options=dict(options or {})) if self.check_takes_options else self.check()
         except Exception as exc:  # a broken check must not break `pawkit envs`
             problem = f"check failed: {exc}"
         if problem is not None and not isinstance(problem, str):

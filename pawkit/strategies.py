@@ -79,6 +79,12 @@ class StepRows:
     def __len__(self) -> int:
         return len(self.group_ids)
 
+    def scores(self) -> list[float]:
+        """Each row's score: its episode return minus ``penalty`` when its action was invalid
+        (that row only) — what the built-in advantage estimators normalise and what group
+        filtering calls equal (reward units)."""
+        return [ret - self.penalty * invalid for ret, invalid in zip(self.episode_return, self.invalid)]
+
     def subset(self, index: Sequence[int]) -> "StepRows":
         """The rows at ``index`` (in that order); empty columns stay empty."""
         picked = {

@@ -37,8 +37,7 @@ def _buckets(keys: Iterable[Hashable]) -> list[list[int]]:
 
 def _scores(rows: StepRows) -> torch.Tensor:
     """Episode return minus the penalty on the invalid row itself (the token-level score sum)."""
-    ret = torch.tensor(rows.episode_return, dtype=torch.float64)
-    return ret - rows.penalty * torch.tensor(rows.invalid, dtype=torch.float64)
+    return torch.tensor(rows.scores(), dtype=torch.float64)
 
 
 def _normalise(values: torch.Tensor, buckets: list[list[int]], by_std: bool, singleton_mean_is_value: bool) -> torch.Tensor:

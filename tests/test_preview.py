@@ -21,7 +21,8 @@ from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.run import run_rollout
 from pawkit.train.models import load_model
 from pawkit.train.paw import wm_target_ids
-from pawkit.train.preview import load_tokenizer, pick_task
+from pawkit.train.models import load_tokenizer
+from pawkit.train.preview import pick_task
 
 
 class StatusBarEnv(Env):

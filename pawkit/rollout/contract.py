@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from pawkit.protocol import Env, Observation, StepResult
+from pawkit.protocol import Env, Observation, StepResult, UsageError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -37,3 +37,12 @@ def check_result(env: Env, method: str, value):
                     f"returned a lone surrogate {found.group()!r} in observation.{where} at character {found.start()} (not valid Unicode)")
                 break
     return value if fault is None else EnvContractError(f"env {env.name!r}: {method} {fault}")
+
+
+def require_contract(env: Env, method: str, value):
+    """``value`` if it keeps the contract (``check_result``), else one UsageError line naming the
+    env and the method: ``pawkit play`` and ``pawkit preview`` stop at the first broken result."""
+    checked = check_result(env, method, value)
+    if isinstance(checked, BaseException):
+        raise UsageError(str(checked))
+    return checked

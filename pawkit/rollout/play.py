@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from pawkit.protocol import Action, Env, Episode, Observation, Task, Transition, UsageError
-from pawkit.rollout.contract import check_result
+from pawkit.protocol import Action, Env, Episode, Observation, Task, Transition
+from pawkit.rollout.contract import require_contract
 from pawkit.rollout.samples import episode_stats
 
 Policy = Callable[[Env, Observation], str]
@@ -39,17 +39,8 @@ POLICIES: dict[str, Callable[[int], Policy]] = {
 }
 
 
-def _kept(env: Env, method: str, value):
-    """``value`` if it keeps the Env contract (pawkit.rollout.run.check_result), else one UsageError
-    line naming the env and the method: ``pawkit play`` is an adapter's smoke test."""
-    checked = check_result(env, method, value)
-    if isinstance(checked, BaseException):
-        raise UsageError(str(checked))
-    return checked
-
-
 def play_episode(env: Env, policy: Policy, task: Task | None, seed: int | None, max_steps: int, group_id: str = "0") -> Episode:
-    observation = _kept(env, "reset", env.reset(task=task, seed=seed))
+    observation = require_contract(env, "reset", env.reset(task=task, seed=seed))
     episode = Episode(env=env.name, task_id=task.id if task else f"seed-{seed}", group_id=group_id)
     episode.end_reason = "max_steps"
     own = observation.info.get("turn_limit")  # an env's own bound for this episode (see run.Slot.start)
@@ -57,7 +48,7 @@ def play_episode(env: Env, policy: Policy, task: Task | None, seed: int | None, 
         max_steps = min(max_steps, int(own))
     for _ in range(max_steps):
         command = policy(env, observation)
-        result = _kept(env, "step", env.step(command))
+        result = require_contract(env, "step", env.step(command))
         episode.transitions.append(
             Transition(
                 observation=observation,

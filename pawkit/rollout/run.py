@@ -115,6 +115,7 @@ class Slot:
         ``logprobs`` / ``entropies``: the sampler's, per response token (``Generator.sample``)."""
         obs, episode = self.observation, self.episode
         assert obs is not None
+        shown = env.format_observation(obs)  # o_t as the prompt showed it
         next_text = _SURROGATE.sub("\ufffd", env.format_observation(result.observation)) if result.observation.text else None
         self.samples.append(
             StepSample(
@@ -131,7 +132,7 @@ class Slot:
                 sampled_logprobs=logprobs,
                 sampled_entropies=entropies,
                 action_text=action.command,
-                observation_text=_SURROGATE.sub("\ufffd", env.format_observation(obs)),
+                observation_text=_SURROGATE.sub("\ufffd", shown),
             )
         )
         episode.transitions.append(
@@ -141,7 +142,7 @@ class Slot:
             )
         )
         episode.return_ += result.reward
-        self.history.append((env.format_observation(obs), action.command))
+        self.history.append((shown, action.command))
         if result.done:
             episode.success = result.success
             episode.end_reason = self.status = "done"

@@ -8,7 +8,7 @@ task RNG, which is in ``TrainState``, so a resumed run draws the same ones) unti
 ``tasks_per_step`` informative groups or ``max_resample_rounds`` extra rounds were played.
 
 A group's scores are what the advantage estimators normalise: per row, the episode return
-minus ``rollout.invalid_penalty`` on an invalid row (plugins/advantages.py ``_scores``). So a
+minus ``rollout.invalid_penalty`` on an invalid row (``StepRows.scores``, as the estimators). So a
 group whose episodes all returned the same but made an invalid move is informative (the
 penalty's signal stays). A group of one row has a non-zero GRPO advantage (its raw score) and
 is never filtered. GiGPO's step term can be non-zero in a filtered group; it is dropped too.
@@ -29,12 +29,14 @@ called once per step on every process (an empty batch joins the others' collecti
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pawkit.config import Config
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.train.metrics import Metrics
+from pawkit.train.rows import step_rows
 
 
 def _any(scores: list[float]) -> bool:
@@ -52,27 +54,23 @@ GROUP_FILTERS: dict[str, Callable[[list[float]], bool]] = {"none": _any, "zero_v
 def group_scores(batch: RolloutBatch, penalty: float) -> dict[str, list[float]]:
     """Per group (order of first appearance in ``batch.samples``), each row's score:
     episode return − ``penalty`` if the row's action was invalid."""
+    rows = step_rows(batch, penalty)
     out: dict[str, list[float]] = {}
-    for s in batch.samples:
-        out.setdefault(s.group_id, []).append(s.episode_return - penalty * s.invalid)
+    for group, score in zip(rows.group_ids, rows.scores()):
+        out.setdefault(group, []).append(score)
     return out
 
 
 def merge(batches: list[RolloutBatch]) -> RolloutBatch:
-    """One batch of every episode and sample of ``batches``, in order; counters summed."""
+    """One batch of every episode and sample of ``batches``, in order: list fields concatenated,
+    counters summed (field by field, so a counter added to ``RolloutBatch`` is merged too)."""
     if len(batches) == 1:
         return batches[0]
-    return RolloutBatch(
-        episodes=[e for b in batches for e in b.episodes],
-        samples=[s for b in batches for s in b.samples],
-        env_errors=sum(b.env_errors for b in batches),
-        env_error_messages=[m for b in batches for m in b.env_error_messages],
-        truncated_prompts=sum(b.truncated_prompts for b in batches),
-        unsolvable_episodes=sum(b.unsolvable_episodes for b in batches),
-        env_seconds=sum(b.env_seconds for b in batches),
-        generate_seconds=sum(b.generate_seconds for b in batches),
-        generated_tokens=sum(b.generated_tokens for b in batches),
-    )
+    return RolloutBatch(**{
+        f.name: [x for b in batches for x in getattr(b, f.name)] if isinstance(getattr(batches[0], f.name), list)
+        else sum(getattr(b, f.name) for b in batches)
+        for f in dataclasses.fields(RolloutBatch)
+    })
 
 
 def subset(batch: RolloutBatch, groups: list[str]) -> RolloutBatch:

@@ -241,13 +241,47 @@ BUILTIN: dict[str, Callable[[ModelConfig], tuple]] = {
 }
 
 
+# Built-in model names whose tokenizer can be had without building the model
+TOKENIZERS = {
+    "tiny": lambda: byte_tokenizer(),
+    "smollm2-135m": lambda: AutoTokenizer.from_pretrained(smollm2_folder(), padding_side="left"),
+}
+
+
+def _ready_tokenizer(tokenizer):
+    """What every caller needs of a tokenizer: a pad token (EOS if none) and left padding."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_tokenizer(cfg: ModelConfig):
+    """The tokenizer ``load_model(cfg)`` would return, without the model's weights.
+
+    Built-in names are built in code (``tiny``) or read from their converted folder
+    (``smollm2-135m``); anything else is a HF id or a local model/checkpoint folder. Raises
+    ``UsageError`` (one line) for a path that is no model folder or a tokenizer that cannot load.
+    """
+    builder = TOKENIZERS.get(cfg.name)
+    if builder is not None:
+        tokenizer = builder()
+    else:
+        problem = model_path_problem(cfg.name)
+        if problem:
+            raise UsageError(problem)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(cfg.name, padding_side="left")
+        except OSError as exc:
+            raise UsageError(f"cannot load the tokenizer of {cfg.name!r}: {str(exc).splitlines()[0]}") from None
+    return _ready_tokenizer(tokenizer)
+
+
 def load_model(cfg: ModelConfig):
     """(model, tokenizer) for a built-in name, HF id or local path; LoRA-wrapped when enabled."""
     builder = BUILTIN.get(cfg.name)
     model, tokenizer = builder(cfg) if builder else load_pretrained(cfg.name, cfg)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
+    tokenizer = _ready_tokenizer(tokenizer)
     if cfg.lora.enabled and not hasattr(model, "peft_config"):
         layers = resolve_layers(cfg.lora.layers, model.config.num_hidden_layers, "model.lora.layers")
         targets = cfg.lora.target_modules if layers is None else lora_targets(model, layers, cfg.lora.target_modules)

@@ -22,29 +22,22 @@ from typing import Iterator
 
 from rich.console import Console
 from rich.text import Text
-from transformers import AutoTokenizer
 
-from pawkit.config import Config, ModelConfig, RolloutConfig
+from pawkit.config import Config, RolloutConfig
 from pawkit.protocol import Env, Episode, Observation, Task, UsageError, check_split
 from pawkit.rollout import numbered
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.parsing import render_action
 from pawkit.rollout.play import Policy, expert_policy, random_policy
-from pawkit.rollout.run import Slot, action_trie, check_result, parse_reply, slot_prompt
+from pawkit.rollout.contract import require_contract
+from pawkit.rollout.run import Slot, action_trie, parse_reply, slot_prompt
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.rollout.tokens import plain_ids
-from pawkit.train.models import byte_tokenizer, model_path_problem, smollm2_folder
+from pawkit.train.models import load_tokenizer
 from pawkit.train.paw import wm_target_ids
 
 POLICIES = ("expert", "random")
 THINK = "<think></think>"  # the scripted policy's (empty) reasoning, when output_format=think_action
-
-# Built-in model names whose tokenizer can be had without building the model
-TOKENIZERS = {
-    "tiny": lambda: byte_tokenizer(),
-    "smollm2-135m": lambda: AutoTokenizer.from_pretrained(smollm2_folder(), padding_side="left"),
-}
-
 
 @dataclass
 class PreviewStep:
@@ -73,30 +66,6 @@ class PreviewStep:
     reward: float
     done: bool
     success: bool
-
-
-def load_tokenizer(cfg: ModelConfig):
-    """The tokenizer ``load_model(cfg)`` would return, without the model's weights.
-
-    Built-in names are built in code (``tiny``) or read from their converted folder
-    (``smollm2-135m``); anything else is a HF id or a local model/checkpoint folder. Raises
-    ``UsageError`` (one line) for a path that is no model folder or a tokenizer that cannot load.
-    """
-    builder = TOKENIZERS.get(cfg.name)
-    if builder is not None:
-        tokenizer = builder()
-    else:
-        problem = model_path_problem(cfg.name)
-        if problem:
-            raise UsageError(problem)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(cfg.name, padding_side="left")
-        except OSError as exc:
-            raise UsageError(f"cannot load the tokenizer of {cfg.name!r}: {str(exc).splitlines()[0]}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 def make_policy(name: str, env: Env, seed: int) -> Policy:
@@ -140,7 +109,7 @@ def preview_episode(env: Env, tokenizer, config: Config, policy: Policy, task: T
     slot = Slot(index=0, group_id="preview", task=task, traj_id="preview",
                 episode=Episode(env=env.name, task_id=task.id, group_id="preview", end_reason="max_steps"))
     batch = RolloutBatch(episodes=[slot.episode], samples=[])
-    slot.start(_checked(env, "reset", env.reset(task, task.seed)), cfg.max_steps or env.max_steps, batch)
+    slot.start(require_contract(env, "reset", env.reset(task, task.seed)), cfg.max_steps or env.max_steps, batch)
     for step in range(steps):
         if not slot.running or step >= slot.limit:
             return
@@ -151,7 +120,7 @@ def preview_episode(env: Env, tokenizer, config: Config, policy: Policy, task: T
         reply = scripted_reply(policy(env, obs), obs, cfg)
         response = plain_ids(tokenizer, reply) + [tokenizer.eos_token_id]
         action = parse_reply(generator, cfg, response, obs)
-        result = _checked(env, "step", env.step(action.command))
+        result = require_contract(env, "step", env.step(action.command))
         slot.record(env, step, fitted.ids, response, trie, action, result)
         sample = slot.samples[-1]
         target = sample.next_observation_text
@@ -190,13 +159,6 @@ def run_preview(env: Env, config: Config, policy: str, steps: int, seed: int, as
             print(json.dumps(asdict(step)), flush=True)
         else:
             print_step(console, step, config.paw.max_obs_tokens)
-
-
-def _checked(env: Env, method: str, value):
-    checked = check_result(env, method, value)
-    if isinstance(checked, BaseException):
-        raise UsageError(str(checked))
-    return checked
 
 
 def print_step(console: Console, step: PreviewStep, max_obs_tokens: int) -> None:

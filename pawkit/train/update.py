@@ -242,14 +242,13 @@ class PolicyUpdate:
             loss = pg_sum / denominator
             metrics.add("loss/pg_loss", pg_sum.item() / max(share, 1), share)
             metrics.add("loss/clip_fraction", float(clipfrac), tokens)
-            ent = out.entropy * mask
-            metrics.add("loss/entropy", ent.sum().item() / max(tokens, 1), tokens)
-            loss = loss - alg.entropy_coef * ((ent * row_w).sum() / denominator)
+            metrics.add("loss/entropy", (out.entropy * mask).sum().item() / max(tokens, 1), tokens)
+            loss = loss - alg.entropy_coef * agg.contribution(out.entropy, mask, denominator, max_len)
             if alg.kl_coef > 0:
                 ref_lp = _scatter(action_mask, [ref[i] for i in rows], device)
-                kl = low_var_kl(out.logprobs, ref_lp) * mask
-                metrics.add("loss/kl", kl.sum().item() / max(tokens, 1), tokens)
-                loss = loss + alg.kl_coef * ((kl * row_w).sum() / denominator)
+                kl = low_var_kl(out.logprobs, ref_lp)
+                metrics.add("loss/kl", (kl * mask).sum().item() / max(tokens, 1), tokens)
+                loss = loss + alg.kl_coef * agg.contribution(kl, mask, denominator, max_len)
             if wm_loss_fn is not None:
                 wm_mask = mb.wm_mask.to(device)
                 per_row = wm_loss_fn(out.logprobs, wm_mask, rows)
