@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pawkit.train", 4),
     ("pawkit.experiments", 5),
     ("pawkit.cli", 6),
+    ("pawkit.commands", 6),  # one module per larger command, registered by pawkit.cli
 ]
 
 

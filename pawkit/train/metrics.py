@@ -52,3 +52,35 @@ class Metrics:
     def result(self) -> dict[str, float]:
         """``sum / weight`` per key, in the order the keys first appeared."""
         return {k: (s / self._weight[k] if self._weight[k] else 0.0) for k, s in self._sum.items()}
+
+
+# Episode means over the step's episodes without an env error, the invalid rate over their steps:
+# weighted so that combining processes gives the rate over all of them.
+EPISODE_MEANS = ("rollout/success_rate", "rollout/mean_return", "rollout/mean_steps")
+
+
+def add_rollout_metrics(metrics: Metrics, batch) -> None:
+    """A ``RolloutBatch``'s numbers (``batch.metrics()``) into ``metrics``, episode means weighted."""
+    kept = [e for e in batch.episodes if e.end_reason != "env_error"]
+    weights = dict.fromkeys(EPISODE_MEANS, len(kept))
+    weights["rollout/invalid_action_rate"] = sum(len(e.transitions) for e in kept)
+    for key, value in batch.metrics().items():
+        if key in weights:
+            metrics.add(key, value, weights[key])
+        else:
+            metrics.set(key, value)
+
+
+def reset_peak_memory(devices: list[int]) -> None:
+    """Make ``perf/peak_*`` this step's peaks: the GPUs' allocator peaks, and on Linux the
+    process's peak RSS (``clear_refs`` 5; elsewhere ``ru_maxrss`` stays the run's peak so far)."""
+    import contextlib
+
+    if devices:
+        import torch
+
+        for device in devices:
+            torch.cuda.reset_peak_memory_stats(device)
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")

@@ -32,7 +32,7 @@ from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.distributed import Distributed
 from pawkit.train.filtering import sample_step
-from pawkit.train.metrics import Metrics
+from pawkit.train.metrics import Metrics, add_rollout_metrics, reset_peak_memory
 from pawkit.train.models import load_model
 from pawkit.train.paw import drop_unweighted_targets, plan, training_sequence
 from pawkit.train.rows import group_rows, step_rows
@@ -156,13 +156,13 @@ class Trainer(PolicyUpdate):
     def train_step(self) -> dict[str, float]:
         """One step; its metrics (namespaced keys, docs/training.md) combined over processes."""
         t0 = time.perf_counter()
-        _reset_peak_memory(self.state.cuda_devices)
+        reset_peak_memory(self.state.cuda_devices)
         step = sample_step(self.rollout, self.cfg)  # one round, more with algorithm.resample (pawkit/train/filtering.py)
         batch = step.played
         rollout_seconds = time.perf_counter() - t0  # this process's own rollout, before waiting for the others
         self.last_batch = batch
         metrics = Metrics()
-        _add_rollout_metrics(metrics, batch)
+        add_rollout_metrics(metrics, batch)
         step.record(metrics)
         reports = self.dist.gather((batch.env_errors, len(batch.episodes), batch.env_error_messages))
         errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)
@@ -269,32 +269,6 @@ class Trainer(PolicyUpdate):
     def close(self) -> None:
         self.pool.close()
         self.env.close()
-
-
-# Episode means over the step's episodes without an env error, the invalid rate over their steps:
-# weighted so that combining processes gives the rate over all of them.
-EPISODE_MEANS = ("rollout/success_rate", "rollout/mean_return", "rollout/mean_steps")
-
-
-def _add_rollout_metrics(metrics: Metrics, batch: RolloutBatch) -> None:
-    kept = [e for e in batch.episodes if e.end_reason != "env_error"]
-    weights = dict.fromkeys(EPISODE_MEANS, len(kept))
-    weights["rollout/invalid_action_rate"] = sum(len(e.transitions) for e in kept)
-    for key, value in batch.metrics().items():
-        if key in weights:
-            metrics.add(key, value, weights[key])
-        else:
-            metrics.set(key, value)
-
-
-def _reset_peak_memory(devices: list[int]) -> None:
-    """Make ``perf/peak_*`` this step's peaks: the GPUs' allocator peaks, and on Linux the
-    process's peak RSS (``clear_refs`` 5; elsewhere ``ru_maxrss`` stays the run's peak so far)."""
-    for device in devices:
-        torch.cuda.reset_peak_memory_stats(device)
-    with contextlib.suppress(OSError):
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
 
 
 class History(list):
