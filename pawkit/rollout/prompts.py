@@ -86,3 +86,37 @@ def build_prompt(
     """The user message for one step (the model's chat template wraps it). ``numbered`` lists
     the admissible actions as 1..N (always shown: the reply is one of those numbers)."""
     return PROMPT_STYLES[style](env, observation, task, history, history_length, output_format, show_actions, numbered)
+
+
+
+def verl_turn(env: Env, observation: Observation, show_actions: bool, numbered: bool) -> str:
+    """verl-agent's wording for a later turn: the current observation, then the actions."""
+    parts = [f"Your current observation is: {env.format_observation(observation)}"]
+    actions = observation.admissible_actions
+    if numbered and actions:
+        parts.append(f"Your admissible actions are:\n{numbered_actions.listing(actions)}\nGive the number of the action you choose.")
+    elif show_actions and actions:
+        parts.append(f"Your admissible actions are: [{env.format_admissible(actions)}].")
+    return "\n".join(parts)
+
+
+def compact_turn(env: Env, observation: Observation, show_actions: bool, numbered: bool) -> str:
+    """The observation and the actions, nothing else (tiny models)."""
+    parts = [env.format_observation(observation)]
+    actions = observation.admissible_actions
+    if numbered and actions:
+        parts.append("Actions:\n" + numbered_actions.listing(actions))
+    elif show_actions and actions:
+        parts.append("Actions: " + ", ".join(actions))
+    return "\n".join(parts)
+
+
+TURN_STYLES = {"verl": verl_turn, "compact": compact_turn}
+
+
+def turn_prompt(env: Env, observation: Observation, style: str = "verl", show_actions: bool = True, numbered: bool = False) -> str:
+    """A later turn's user message in trajectory mode (``rollout.context=trajectory``): the new
+    observation and its admissible actions only — the role, task and format instruction were in
+    the first turn's message (``build_prompt`` without history), and every earlier observation
+    and reply is still in the context."""
+    return TURN_STYLES[style](env, observation, show_actions, numbered)

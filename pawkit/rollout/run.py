@@ -37,6 +37,7 @@ from pawkit.rollout.contract import _SURROGATE, EnvContractError, check_result  
 from pawkit.rollout.parsing import parse_action
 from pawkit.rollout.prompts import build_prompt
 from pawkit.rollout.samples import RolloutBatch, StepSample
+from pawkit.rollout.trajectory import END_REASON, TurnPieces, append_turn, turn_pieces
 
 Status = Literal["running", "done", "env_error"]
 def check_splits(env: Env, train_split: str, eval_split: str, evaluates: bool) -> None:
@@ -77,6 +78,7 @@ class Slot:
     samples: list[StepSample] = field(default_factory=list)
     status: Status = "running"
     limit: int = 0  # this episode's turn limit: the run's, lowered to the env's info["turn_limit"]
+    context: list[int] | None = None  # rollout.context=trajectory: the episode's token sequence so far
 
     @property
     def running(self) -> bool:
@@ -169,6 +171,7 @@ def run_rollout(
     """
     limit = max_steps or cfg.max_steps or env.max_steps
     slots = _make_slots(env, tasks, group_size)
+    pieces = turn_pieces(generator) if cfg.context == "trajectory" else None
     batch = RolloutBatch(episodes=[s.episode for s in slots], samples=[])
 
     t0 = time.perf_counter()
@@ -197,6 +200,8 @@ def run_rollout(
             else:
                 slot.record(env, step, prompt, sampled.ids[k], trie, action, result,
                             logprobs=sampled.logprobs[k], entropies=sampled.entropies[k])
+                if pieces is not None:
+                    grow_context(env, cfg, generator, pieces, slot, result, more_turns=step + 1 < slot.limit)
 
     for slot in slots:
         if slot.status == "env_error":
@@ -228,12 +233,25 @@ def _build_prompts(
     prompts: list[list[int]] = []
     tries: list[ActionTrie | None] = []
     for slot in active:
-        fitted, shortened = slot_prompt(env, generator, cfg, slot)
+        ids, _, shortened = next_prompt(env, generator, cfg, slot)
         if shortened:
             batch.truncated_prompts += 1
-        prompts.append(fitted.ids)
+        prompts.append(ids)
         tries.append(action_trie(generator, cfg, slot.observation))
     return prompts, tries
+
+
+def next_prompt(env: Env, generator: Generator, cfg: RolloutConfig, slot: Slot) -> tuple[list[int], FittedPrompt | None, bool]:
+    """The ids ``slot``'s next turn samples from, the ``FittedPrompt`` they came from (None on a
+    later trajectory-mode turn: the context itself) and whether it was shortened. Step mode:
+    ``slot_prompt`` every turn. Trajectory mode: ``slot_prompt`` (no history yet) starts the
+    episode's context on the first turn; later turns are the context as grown."""
+    if slot.context is not None:
+        return list(slot.context), None, False
+    fitted, shortened = slot_prompt(env, generator, cfg, slot)
+    if cfg.context == "trajectory":
+        slot.context = list(fitted.ids)
+    return list(fitted.ids), fitted, shortened
 
 
 def slot_prompt(env: Env, generator: Generator, cfg: RolloutConfig, slot: Slot) -> tuple[FittedPrompt, bool]:
@@ -252,6 +270,24 @@ def slot_prompt(env: Env, generator: Generator, cfg: RolloutConfig, slot: Slot) 
 
     fitted = fit_prompt(render, generator.encode, obs, cfg.history_length, len(slot.history), cfg.max_prompt_tokens)
     return fitted, fitted.truncated or fitted.history_shown < min(cfg.history_length, len(slot.history))
+
+
+def grow_context(env: Env, cfg: RolloutConfig, generator: Generator, pieces: TurnPieces, slot: Slot,
+                 result: StepResult, more_turns: bool) -> None:
+    """Trajectory mode, after ``slot.record``: the reply and the next observation join the
+    episode's sequence (pawkit/rollout/trajectory.py); the step's sample learns where. A running
+    episode whose next observation does not fit in ``rollout.max_prompt_tokens`` ends with
+    ``end_reason`` ``context`` (when it had turns left)."""
+    assert slot.context is not None
+    sample = slot.samples[-1]
+    sample.context, sample.start = slot.context, len(slot.context)
+    segment = append_turn(env, cfg, generator.tokenizer, pieces, slot.context, sample.response_ids, result.observation, result.done)
+    if segment is not None:
+        sample.wm_start, sample.wm_tokens = segment.wm_start, segment.wm_tokens
+    elif slot.running and more_turns and result.observation.text:
+        slot.status = "done"
+        slot.episode.end_reason = END_REASON
+        slot.observation = None
 
 
 def action_trie(generator: Generator, cfg: RolloutConfig, observation: Observation | None) -> ActionTrie | None:

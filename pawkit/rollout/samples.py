@@ -31,6 +31,13 @@ class StepSample:
     sampled_entropies: list[float] | None = None
     action_text: str = ""  # the command sent to the env
     observation_text: str = ""  # o_t as the prompt shows it (env.format_observation)
+    # rollout.context=trajectory (pawkit/rollout/trajectory.py): the episode's one token sequence,
+    # shared by its steps (complete once the episode ends); response_ids == context[start : start + R],
+    # the next observation's message (the WM target) == context[wm_start : wm_start + wm_tokens]
+    context: list[int] | None = None
+    start: int = 0
+    wm_start: int = 0
+    wm_tokens: int = 0
 
 
 @dataclass
@@ -55,6 +62,7 @@ class RolloutBatch:
             "rollout/env_errors": float(self.env_errors),
             "rollout/truncated_prompts": float(self.truncated_prompts),
             "rollout/unsolvable_episodes": float(self.unsolvable_episodes),
+            "rollout/context_ended": float(sum(e.end_reason == "context" for e in self.episodes)),
             "perf/env_seconds": self.env_seconds,
             "perf/generate_seconds": self.generate_seconds,
             "perf/generated_tokens": float(self.generated_tokens),

@@ -13,6 +13,13 @@ of P tokens, a response (action a_t) of R tokens and a WM target (delimiter + o_
 
 Causal attention means the WM tokens after the response cannot change the action
 log-probs: the RL and WM losses come from ONE forward pass (PaW, ../shared/reference/paw.md).
+
+Trajectory mode (``rollout.context=trajectory``, pawkit/rollout/trajectory.py): a row is a
+whole episode — its steps' replies and next-observation messages are spans of one sequence,
+each step a ``TrainingSequence`` pointing into the shared ``context``. The forward runs once per
+episode; its per-position outputs are then gathered into the same per-step layout as above
+(``Layout``: step s's R action cells, then its W target cells), so every loss, aggregation and
+metric reads one row per step in both modes.
 """
 
 from __future__ import annotations
@@ -32,23 +39,51 @@ class TrainingSequence:
     response_ids: list[int]
     wm_ids: list[int]
     allowed: list[list[int]] | None = None
+    # trajectory mode: the episode's sequence (shared by its steps; prompt_ids is then empty),
+    # response_ids == context[start : start + R] and wm_ids == context[wm_start : wm_start + W]
+    context: list[int] | None = None
+    start: int = 0
+    wm_start: int = 0
 
     def __len__(self) -> int:
+        """Tokens the forward pass needs for this step: in trajectory mode up to its last target."""
+        if self.context is not None:
+            return self.wm_start + len(self.wm_ids) if self.wm_ids else self.start + len(self.response_ids)
         return len(self.prompt_ids) + len(self.response_ids) + len(self.wm_ids)
 
 
 @dataclass
+class Layout:
+    """Trajectory mode: where each step's cells sit in the episode rows of a micro-batch."""
+
+    action: torch.Tensor  # [B, L-1] bool: positions predicting an action token (any step)
+    wm: torch.Tensor  # [B, L-1] bool: positions predicting a WM target token (any step)
+    rows: torch.Tensor  # [S, W] long: episode row of each step cell
+    cols: torch.Tensor  # [S, W] long: its predicted position
+    cells: torch.Tensor  # [S, W] bool: the cell exists (action or target)
+
+    def view(self, out: "ForwardOut") -> "ForwardOut":
+        """``out`` (episode layout ``[B, L-1]``) as one row per step ``[S, W]`` (differentiable)."""
+        pick = lambda t: t[self.rows.to(t.device), self.cols.to(t.device)].masked_fill(~self.cells.to(t.device), 0)  # noqa: E731
+        return ForwardOut(pick(out.logprobs), pick(out.entropy), pick(out.wm_correct))
+
+
+@dataclass
 class MicroBatch:
-    index: torch.Tensor  # rows of the full batch
+    index: torch.Tensor  # rows of the full batch (steps)
     input_ids: torch.Tensor  # [B, L]
     attention_mask: torch.Tensor
-    action_mask: torch.Tensor  # [B, L-1] over predicted positions
-    wm_mask: torch.Tensor  # [B, L-1]
-    restrict: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (rows, cols, allowed bool [K, V])
+    action_mask: torch.Tensor  # [S, W] over predicted positions (step mode: S = B, W = L-1)
+    wm_mask: torch.Tensor  # [S, W]
+    restrict: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (rows, cols, allowed bool [K, V]) in [B, L-1]
+    layout: Layout | None = None  # trajectory mode: episode rows → step rows
 
 
 def micro_batches(seqs: list[TrainingSequence], budget_tokens: int, pad_id: int, vocab: int, with_wm: bool = True) -> list[MicroBatch]:
-    """Group sequences of similar length so that rows × longest ≤ ``budget_tokens``."""
+    """Group sequences of similar length so that rows × longest ≤ ``budget_tokens``. In
+    trajectory mode a row is an episode (all of its steps in ``seqs``), never split."""
+    if seqs and seqs[0].context is not None:
+        return _episode_batches(seqs, budget_tokens, pad_id, vocab, with_wm)
     order = sorted(range(len(seqs)), key=lambda i: _length(seqs[i], with_wm))
     groups: list[list[int]] = []
     for i in order:
@@ -61,7 +96,66 @@ def micro_batches(seqs: list[TrainingSequence], budget_tokens: int, pad_id: int,
 
 
 def _length(seq: TrainingSequence, with_wm: bool) -> int:
+    if seq.context is not None and not with_wm:
+        return seq.start + len(seq.response_ids)
     return len(seq) if with_wm else len(seq.prompt_ids) + len(seq.response_ids)
+
+
+def _episode_batches(seqs: list[TrainingSequence], budget_tokens: int, pad_id: int, vocab: int, with_wm: bool) -> list[MicroBatch]:
+    episodes: dict[int, list[int]] = {}  # id(context) -> its steps, in batch order
+    for i, s in enumerate(seqs):
+        if s.context is None:
+            raise ValueError("a batch mixes step-mode and trajectory-mode sequences")
+        episodes.setdefault(id(s.context), []).append(i)
+    rows = list(episodes.values())
+    end = [max(_length(seqs[i], with_wm) for i in r) for r in rows]
+    groups: list[list[int]] = []
+    for r in sorted(range(len(rows)), key=lambda r: end[r]):
+        if groups and (len(groups[-1]) + 1) * end[r] <= budget_tokens:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    return [_collate_episodes(seqs, [rows[r] for r in g], [end[r] for r in g], pad_id, vocab, with_wm) for g in groups]
+
+
+def _collate_episodes(seqs, rows: list[list[int]], ends: list[int], pad_id: int, vocab: int, with_wm: bool) -> MicroBatch:
+    width = max(ends)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    action = torch.zeros((len(rows), width - 1), dtype=torch.bool)
+    wm = torch.zeros((len(rows), width - 1), dtype=torch.bool)
+    steps = [i for r in rows for i in r]
+    cell_width = max(len(seqs[i].response_ids) + (len(seqs[i].wm_ids) if with_wm else 0) for i in steps)
+    at_row = torch.zeros((len(steps), cell_width), dtype=torch.long)
+    at_col = torch.zeros((len(steps), cell_width), dtype=torch.long)
+    step_action = torch.zeros((len(steps), cell_width), dtype=torch.bool)
+    step_wm = torch.zeros((len(steps), cell_width), dtype=torch.bool)
+    restrict_rows, restrict_cols, allowed_rows = [], [], []
+    k = 0
+    for b, (r, end) in enumerate(zip(rows, ends)):
+        ids[b, :end] = torch.tensor(seqs[r[0]].context[:end])
+        attention[b, :end] = 1
+        for i in r:
+            s = seqs[i]
+            n, w = len(s.response_ids), (len(s.wm_ids) if with_wm else 0)
+            cols = list(range(s.start - 1, s.start - 1 + n)) + list(range(s.wm_start - 1, s.wm_start - 1 + w))
+            at_row[k, : n + w] = b
+            at_col[k, : n + w] = torch.tensor(cols, dtype=torch.long)
+            step_action[k, :n] = True
+            step_wm[k, n : n + w] = True
+            action[b, s.start - 1 : s.start - 1 + n] = True
+            wm[b, s.wm_start - 1 : s.wm_start - 1 + w] = True
+            for j, ok in enumerate(s.allowed or []):
+                if ok:
+                    mask = torch.zeros(vocab, dtype=torch.bool)
+                    mask[ok] = True
+                    restrict_rows.append(b)
+                    restrict_cols.append(s.start - 1 + j)
+                    allowed_rows.append(mask)
+            k += 1
+    restrict = (torch.tensor(restrict_rows), torch.tensor(restrict_cols), torch.stack(allowed_rows)) if restrict_rows else None
+    layout = Layout(action, wm, at_row, at_col, step_action | step_wm)
+    return MicroBatch(torch.tensor(steps), ids, attention, step_action, step_wm, restrict, layout)
 
 
 def _collate(seqs: list[TrainingSequence], index: torch.Tensor, pad_id: int, vocab: int, with_wm: bool) -> MicroBatch:
@@ -110,10 +204,11 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     the logits in place (the LM head's backward does not need its output), never a copy of all.
     """
     device = next(model.parameters()).device
-    read = (mb.action_mask | mb.wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
+    action_mask, wm_mask = (mb.layout.action, mb.layout.wm) if mb.layout is not None else (mb.action_mask, mb.wm_mask)
+    read = (action_mask | wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
     logits = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read)  # [N, V]
     targets = mb.input_ids[:, 1:].to(device)[read]
-    acting = mb.action_mask.to(device)[read]  # read positions that predict an action token
+    acting = action_mask.to(device)[read]  # read positions that predict an action token
     if mb.restrict is not None:
         rows, cols, allowed = (t.to(device) for t in mb.restrict)
         flat = torch.cumsum(read.flatten(), 0).view_as(read) - 1  # index of each read position in `logits`
@@ -121,7 +216,7 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
         logits[at] = restrict_logits(logits[at], allowed)
     if temperature != 1.0 or top_p < 1.0:
         logits[acting] = sampling_logits(logits[acting], temperature, top_p)
-    wm = mb.wm_mask.to(device)[read]
+    wm = wm_mask.to(device)[read]
     if wm.any():
         logprobs = token_logprobs(logits, targets, chunk_size)
         act_rows = acting.nonzero().flatten()
@@ -133,7 +228,8 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     correct = torch.zeros_like(wm)
     if wm.any():
         correct[wm] = logits.detach().argmax(-1)[wm] == targets[wm]
-    return ForwardOut(_unflatten(logprobs, read), _unflatten(entropy, read), _unflatten(correct, read))
+    out = ForwardOut(_unflatten(logprobs, read), _unflatten(entropy, read), _unflatten(correct, read))
+    return mb.layout.view(out) if mb.layout is not None else out
 
 
 def _unflatten(values: torch.Tensor, read: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,10 @@ from pawkit.rollout.generate import Generator
 from pawkit.rollout.parsing import render_action
 from pawkit.rollout.play import Policy, expert_policy, random_policy
 from pawkit.rollout.contract import require_contract
-from pawkit.rollout.run import Slot, action_trie, parse_reply, slot_prompt
+from pawkit.rollout.run import Slot, action_trie, grow_context, next_prompt, parse_reply
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.rollout.tokens import plain_ids
+from pawkit.rollout.trajectory import turn_pieces
 from pawkit.train.models import load_tokenizer
 from pawkit.train.paw import wm_target_ids
 
@@ -48,7 +49,7 @@ class PreviewStep:
     prompt: str  # the prompt ids decoded, chat-template special tokens included
     prompt_tokens: int  # len(prompt ids)
     prompt_shortened: bool  # history dropped or the observation cut to fit rollout.max_prompt_tokens
-    history_shown: int  # (observation, action) pairs in the prompt
+    history_shown: int  # (observation, action) pairs in the prompt (trajectory mode: every earlier turn)
     cut_characters: int  # characters cut from the middle of the current observation
     admissible_actions: list[str] | None  # as the env listed them (None: the env gives no list)
     numbered: bool  # rollout.numbered_actions: the prompt lists them as 1..N, the reply is a number
@@ -59,7 +60,7 @@ class PreviewStep:
     invalid: bool  # the parser's invalid flag (penalised by rollout.invalid_penalty)
     parse_error: str | None
     anchor: str  # GiGPO's state key of this step's observation
-    wm_target: str | None  # paw.delimiter + o_{t+1}, tokenised, cut, decoded; None: no target
+    wm_target: str | None  # paw.delimiter + o_{t+1} (trajectory mode: o_{t+1}'s message in the sequence), tokenised, cut, decoded; None: no target
     wm_target_tokens: int
     wm_target_cut: bool  # longer than paw.max_obs_tokens
     paw_enabled: bool  # whether this config trains on the WM target at all
@@ -110,32 +111,41 @@ def preview_episode(env: Env, tokenizer, config: Config, policy: Policy, task: T
                 episode=Episode(env=env.name, task_id=task.id, group_id="preview", end_reason="max_steps"))
     batch = RolloutBatch(episodes=[slot.episode], samples=[])
     slot.start(require_contract(env, "reset", env.reset(task, task.seed)), cfg.max_steps or env.max_steps, batch)
+    pieces = turn_pieces(generator) if cfg.context == "trajectory" else None
     for step in range(steps):
         if not slot.running or step >= slot.limit:
             return
         obs = slot.observation
         assert obs is not None
-        fitted, shortened = slot_prompt(env, generator, cfg, slot)
+        history = len(slot.history)
+        prompt_ids, fitted, shortened = next_prompt(env, generator, cfg, slot)  # trajectory mode: the episode so far
         trie = action_trie(generator, cfg, obs)
         reply = scripted_reply(policy(env, obs), obs, cfg)
         response = plain_ids(tokenizer, reply) + [tokenizer.eos_token_id]
         action = parse_reply(generator, cfg, response, obs)
         result = require_contract(env, "step", env.step(action.command))
-        slot.record(env, step, fitted.ids, response, trie, action, result)
+        slot.record(env, step, prompt_ids, response, trie, action, result)
         sample = slot.samples[-1]
         target = sample.next_observation_text
-        wm_ids = wm_target_ids(tokenizer, target, config.paw)
+        if pieces is not None:  # the WM target is the next observation's message inside the sequence
+            grow_context(env, cfg, generator, pieces, slot, result, more_turns=step + 1 < slot.limit)
+            wm_ids = sample.context[sample.wm_start : sample.wm_start + min(sample.wm_tokens, config.paw.max_obs_tokens)]
+            cut = sample.wm_tokens > len(wm_ids)
+        else:
+            wm_ids = wm_target_ids(tokenizer, target, config.paw)
+            cut = bool(target) and len(plain_ids(tokenizer, config.paw.delimiter + target)) > len(wm_ids)
         yield PreviewStep(
             step=step, task=slot.task_text,
-            prompt=tokenizer.decode(fitted.ids, skip_special_tokens=False), prompt_tokens=len(fitted.ids),
-            prompt_shortened=shortened, history_shown=fitted.history_shown, cut_characters=fitted.cut_characters,
+            prompt=tokenizer.decode(prompt_ids, skip_special_tokens=False), prompt_tokens=len(prompt_ids),
+            prompt_shortened=shortened, history_shown=fitted.history_shown if fitted else history,
+            cut_characters=fitted.cut_characters if fitted else 0,
             admissible_actions=list(obs.admissible_actions) if obs.admissible_actions is not None else None,
             numbered=cfg.numbered_actions, constrained=trie is not None,
             reply=reply, reply_tokens=len(response), action=action.command, invalid=sample.invalid,
             parse_error=action.parse_error, anchor=sample.anchor,
             wm_target=tokenizer.decode(wm_ids, skip_special_tokens=False) if wm_ids else None,
             wm_target_tokens=len(wm_ids),
-            wm_target_cut=bool(target) and len(plain_ids(tokenizer, config.paw.delimiter + target)) > len(wm_ids),
+            wm_target_cut=cut,
             paw_enabled=config.paw.enabled, reward=result.reward, done=result.done, success=result.success,
         )
 
@@ -184,7 +194,7 @@ def print_step(console: Console, step: PreviewStep, max_obs_tokens: int) -> None
     else:
         cut = f"CUT to paw.max_obs_tokens={max_obs_tokens}" if step.wm_target_cut else f"not cut (paw.max_obs_tokens={max_obs_tokens})"
         trained = "" if step.paw_enabled else "; paw.enabled=false: not trained on in this config"
-        _section(console, f"WM target (paw.delimiter + next observation): {step.wm_target_tokens} tokens, {cut}{trained}",
+        _section(console, f"WM target (the next observation as trained on): {step.wm_target_tokens} tokens, {cut}{trained}",
                  _framed(step.wm_target))
     _section(console, f"reward {step.reward:g}, done {str(step.done).lower()}, success {str(step.success).lower()}", "")
 
