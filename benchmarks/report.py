@@ -55,6 +55,9 @@ def benches() -> list[Bench]:
         Bench("step_speed_smollm2_webshop", "whole step, old path (old-log-prob pass, LoRA on every block) vs fast path "
               "(sampler's log-probs reused, LoRA on the top 8 blocks), PaW off and on: SmolLM2-135M on webshop, the main job's episodes",
               [*py, "benchmarks/step_speed.py", "--env", "webshop", "--layers", "last:8", "--repeats", "2"], needs="webshop"),
+        Bench("context_modes_smollm2", "step mode (history_length 2) vs trajectory mode, PaW off and on: forward tokens per "
+              "episode, update and whole-step time, SmolLM2-135M + LoRA last:8 on webshop and alfworld (2x2 episodes, 5 turns)",
+              [*py, "benchmarks/context_modes.py", "--envs", "webshop,alfworld", "--history", "2", "--repeats", "1"], needs="webshop"),
         Bench("rollout_gridnav", "rollout loop vs raw generate, env-time share: gridnav",
               [*py, "benchmarks/rollout_throughput.py", "--env", "gridnav", "--repeats", "2"]),
         Bench("rollout_textarena", "rollout loop vs raw generate, env-time share: textarena Secretary (action list)",
