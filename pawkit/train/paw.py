@@ -53,6 +53,24 @@ def drop_unweighted_targets(seqs: list[TrainingSequence], weights: torch.Tensor)
     return [s if w > 0 else dataclasses.replace(s, wm_ids=[]) for s, w in zip(seqs, weights.tolist())]
 
 
+ACTIVITY_EPSILON = 0.01  # ε of the CMAE activity diagnostic: below it a token's gradient (∝ p) is effectively noise
+
+
+def record_activity(p: torch.Tensor, rho: float, metrics: Metrics) -> None:
+    """The clipped MAE's activity over target-token probabilities ``p`` ``[T]`` (the selected
+    transitions' targets), token-weighted into ``metrics``: the fraction with p > ρ
+    (``paw/cmae_above_rho``: no loss, no gradient — already learned), with ε < p ≤ ρ
+    (``paw/cmae_active``: where the loss acts), and with p ≤ ε (``paw/cmae_below_eps``: a
+    gradient −p·∂log p of at most ε — effectively treated as noise), ε = ``ACTIVITY_EPSILON``.
+    ∂ℓ/∂log p = −p·[p ≤ ρ] (docs/paw.md): on a from-scratch model nearly every token is below ε."""
+    n = p.numel()
+    if not n:
+        return
+    metrics.add("paw/cmae_above_rho", float((p > rho).sum()) / n, n)
+    metrics.add("paw/cmae_active", float(((p > ACTIVITY_EPSILON) & (p <= rho)).sum()) / n, n)
+    metrics.add("paw/cmae_below_eps", float((p <= ACTIVITY_EPSILON).sum()) / n, n)
+
+
 @dataclass
 class PawPlan:
     selected: torch.Tensor  # bool [N]

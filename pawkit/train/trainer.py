@@ -179,7 +179,8 @@ class Trainer(PolicyUpdate):
         steps_before = self.optimizer_steps
         self.learn(step.kept, metrics, step.rl_groups)
         if self.cfg.paw.enabled:  # always logged with PaW: 0.0 when nothing was trained on
-            for key in ("paw/wm_loss_raw", "paw/wm_token_accuracy", "paw/wm_target_prob"):
+            for key in ("paw/wm_loss_raw", "paw/wm_token_accuracy", "paw/wm_target_prob", "paw/cmae_above_rho",
+                        "paw/cmae_active", "paw/cmae_below_eps"):
                 metrics.add(key, 0.0, weight=0.0)
         if self.optimizer_steps > steps_before:  # once per training step (not per epoch) whose update ran
             self.scheduler.step()

@@ -40,6 +40,7 @@ from pawkit.train.batching import TrainingSequence, forward, micro_batches
 from pawkit.train.dropout import dropout_disabled
 from pawkit.train.losses import low_var_kl, ppo_clip_loss
 from pawkit.train.metrics import Metrics
+from pawkit.train.paw import record_activity
 from pawkit.train.models import load_model
 
 REFERENCE_ADAPTER = "reference"
@@ -264,6 +265,7 @@ class PolicyUpdate:
                     per_token = max(wm_tokens, 1)
                     metrics.add("paw/wm_token_accuracy", out.wm_correct[sel_mask].sum().item() / per_token, wm_tokens)
                     metrics.add("paw/wm_target_prob", out.logprobs[sel_mask].exp().sum().item() / per_token, wm_tokens)
+                    record_activity(out.logprobs[sel_mask].detach().exp(), c.paw.rho, metrics)
             loss.backward()
         if wm_loss_fn is not None:
             metrics.add("paw/wm_loss_weighted", wm_weighted)
