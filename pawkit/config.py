@@ -134,6 +134,7 @@ class PawConfig(_Section):
     enabled: bool = Field(False, description="add PaW's world-model loss on o_{t+1} tokens; false = plain RL")
     selector: str = Field("entropy", description="which eligible transitions get a WM loss: entropy (top κ by mean action-token entropy, PaW), all, random, low_entropy")
     wm_loss: str = Field("cmae", description="WM loss per target token: cmae (PaW's clipped MAE), ce (cross-entropy, ECHO-style), mae (no clip)")
+    targets: str = Field("next_observation", description="what each transition's WM target is made of: next_observation (o_{t+1}, PaW) or shuffled (another transition's o_{t+1} from the same batch: the control for 'any extra LM loss'); step context only, except strategies marked in_sequence")
     balancer: str = Field("reward_adaptive", description="per-group WM weight λ_g: reward_adaptive (PaW), fixed (λ_g = λ0), none (λ_g = 0)")
     lambda0: float = Field(0.05, description="λ0: base weight of the WM loss; λ_g = λ0·(1 − R̄_g/R_max) (reward_adaptive, PaW) or λ0 (fixed)")
     rho: float = Field(0.2, ge=0, le=1, description="ρ: clipped-MAE threshold: a WM target token with probability p > ρ gets no loss or gradient (PaW; cmae only; per-token probability at temperature 1, 0–1)")

@@ -52,6 +52,17 @@ def register_balancers(register):
 
 
 @hookspec
+def register_wm_targets(register):
+    """register(name, targets): ``targets(ctx) -> list[str | None]`` (one per row of
+    ``ctx.rows``), the text each transition's world-model target is made of (``paw.delimiter``
+    + text, tokenised as plain text); None = no target. ``next_observation`` (o_{t+1}, PaW) is
+    the default; ``shuffled`` is the control that separates learning the world from "any extra
+    language-model loss". A strategy whose targets are always the real next observations sets
+    the attribute ``in_sequence = True``: only those run with ``rollout.context=trajectory``,
+    whose targets are the observations already in the sequence (docs/hooks.md)."""
+
+
+@hookspec
 def register_advantage_estimators(register):
     """register(name, estimator): ``estimator(ctx) -> [len(ctx.rows)]``, per-step advantages
     from a rollout batch (GRPO, GiGPO, ...; docs/hooks.md)."""

@@ -33,6 +33,7 @@ HOOKS = {
     "selector": "register_selectors",
     "wm_loss": "register_wm_losses",
     "balancer": "register_balancers",
+    "wm_targets": "register_wm_targets",
     "advantage_estimator": "register_advantage_estimators",
 }
 

@@ -46,6 +46,14 @@ BALANCERS: Table = {
     "none": ("balancers:none", "λ_g = 0: plain RL (the WM tokens are still scored for metrics)."),
 }
 
+WM_TARGETS: Table = {
+    "next_observation": ("wm_targets:next_observation", "o_{t+1}, the observation the action led to (PaW)."),
+    "shuffled": (
+        "wm_targets:shuffled",
+        "Control: each transition gets another transition's o_{t+1} from the same batch (seeded derangement).",
+    ),
+}
+
 ADVANTAGE_ESTIMATORS: Table = {
     "grpo": (
         "advantages:grpo",
@@ -85,6 +93,12 @@ class _Balancers:
         register_table(register, BALANCERS)
 
 
+class _WorldModelTargets:
+    @hookimpl
+    def register_wm_targets(self, register):
+        register_table(register, WM_TARGETS)
+
+
 class _AdvantageEstimators:
     @hookimpl
     def register_advantage_estimators(self, register):
@@ -94,4 +108,5 @@ class _AdvantageEstimators:
 selectors = _Selectors()
 wm_losses = _WorldModelLosses()
 balancers = _Balancers()
+wm_targets = _WorldModelTargets()
 advantages = _AdvantageEstimators()

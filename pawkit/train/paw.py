@@ -33,17 +33,23 @@ def wm_target_ids(tokenizer, next_observation_text: str | None, cfg: PawConfig) 
     return list(ids[: cfg.max_obs_tokens])
 
 
-def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True) -> TrainingSequence:
+OWN_TARGET = object()  # training_sequence's default: the sample's own next observation
+
+
+def training_sequence(tokenizer, sample, cfg: PawConfig, with_wm: bool = True, target=OWN_TARGET) -> TrainingSequence:
     """One rollout step as the trainer (and the WM evaluation) sees it: prompt, response, o_{t+1}.
 
-    Step mode: ``prompt ; response ; delimiter + o_{t+1}`` (``wm_target_ids``). Trajectory mode
+    Step mode: ``prompt ; response ; delimiter + o_{t+1}`` (``wm_target_ids``), or ``delimiter +
+    target`` when a ``paw.targets`` strategy gave another text (``target``: str, or None for no
+    target). Trajectory mode
     (the sample has a ``context``): the step's reply and next-observation message inside its
     episode's one sequence, the target capped at ``paw.max_obs_tokens`` — no tokens of its own."""
     if sample.context is not None:
         wm = min(sample.wm_tokens, cfg.max_obs_tokens) if with_wm else 0
         return TrainingSequence([], sample.response_ids, sample.context[sample.wm_start : sample.wm_start + wm], sample.allowed,
                                 context=sample.context, start=sample.start, wm_start=sample.wm_start)
-    wm_ids = wm_target_ids(tokenizer, sample.next_observation_text, cfg) if with_wm else []
+    text = sample.next_observation_text if target is OWN_TARGET else target
+    wm_ids = wm_target_ids(tokenizer, text, cfg) if with_wm else []
     return TrainingSequence(sample.prompt_ids, sample.response_ids, wm_ids, sample.allowed)
 
 

@@ -24,7 +24,7 @@ from pawkit.strategies import GroupRows, StepRows, StrategyContext, options_mode
 from pawkit.train.metrics import Metrics
 
 # metrics namespace of each hook's ``ctx.record`` values
-NAMESPACE = {"selector": "paw", "wm_loss": "paw", "balancer": "paw", "advantage_estimator": "rollout"}
+NAMESPACE = {"selector": "paw", "wm_loss": "paw", "balancer": "paw", "wm_targets": "paw", "advantage_estimator": "rollout"}
 # positional arguments of the pre-0.2 signatures (selector(entropies, cfg, generator), ...)
 LEGACY_ARITY = {"selector": 3, "balancer": 3, "advantage_estimator": 2}
 
@@ -98,7 +98,8 @@ class RunStrategies:
         self.cfg = config
         wanted = [("advantage_estimator", config.algorithm.name)]
         if config.paw.enabled:
-            wanted += [("selector", config.paw.selector), ("wm_loss", config.paw.wm_loss), ("balancer", config.paw.balancer)]
+            wanted += [("selector", config.paw.selector), ("wm_loss", config.paw.wm_loss), ("balancer", config.paw.balancer),
+                       ("wm_targets", config.paw.targets)]
         entries = [(kind, name, plugins.registry(kind).get(name)) for kind, name in wanted]
         objects = [(kind, name, entry.obj) for kind, name, entry in entries]
         options = _options_of("algorithm", config.algorithm.options, objects[:1]) + (
@@ -115,6 +116,10 @@ class RunStrategies:
                     DeprecationWarning, stacklevel=2,
                 )
             self.bound[kind] = Bound(kind, name, entry.plugin, call, opts, legacy)
+        targets = self.bound.get("wm_targets")
+        if targets is not None and config.rollout.context == "trajectory" and not getattr(targets.call, "in_sequence", False):
+            raise ConfigError(f"paw.targets={targets.name!r} replaces the WM targets, but with rollout.context=trajectory they are "
+                              "the observations already in the sequence; use rollout.context=step for it")
 
     # ------------------------------------------------------------------ contexts
     def context(self, kind: str, metrics: Metrics | None, **fields: Any) -> StrategyContext:
@@ -162,6 +167,18 @@ class RunStrategies:
                 f"max_return {max_return}); λ must be ≥ 0 — a negative weight would train the model to mispredict"
             )
         return out.float().cpu()
+
+    def targets(self, rows: StepRows, step: int, generator, metrics=None) -> list[str | None]:
+        """The WM target text of each row (``str`` or None), checked."""
+        b = self.bound["wm_targets"]
+        out = b.call(self.context(b.kind, metrics, rows=rows, step=step, generator=generator))
+        if not isinstance(out, (list, tuple)) or len(out) != len(rows):
+            got = f"{type(out).__name__} of length {len(out)}" if hasattr(out, "__len__") else type(out).__name__
+            raise b.error(f"returned {got}; expected a list with one text (or None) per transition ({len(rows)})")
+        bad = next((i for i, t in enumerate(out) if t is not None and not isinstance(t, str)), None)
+        if bad is not None:
+            raise b.error(f"returned {type(out[bad]).__name__} for row {bad}; a target is a str or None")
+        return list(out)
 
     def wm_loss(self, step: int, metrics: Metrics | None, rows: StepRows | None) -> Callable[..., torch.Tensor]:
         """``loss(target_logprobs [B, T], mask [B, T], index [B]) -> [B]`` for one update step;

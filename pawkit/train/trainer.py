@@ -131,9 +131,14 @@ class Trainer(PolicyUpdate):
         tasks = draw_tasks(self.env, c.env.train_split, c.rollout.tasks_per_step, self.state.task_rng)
         return run_rollout(self.env, self.pool, self.generator, tasks, c.rollout.group_size, c.rollout, c.rollout.temperature)
 
-    def sequences(self, batch: RolloutBatch) -> list[TrainingSequence]:
+    def sequences(self, batch: RolloutBatch, metrics: Metrics | None = None) -> list[TrainingSequence]:
+        """One per sample; with PaW in step mode the WM targets are the ``paw.targets`` strategy's
+        texts (in trajectory mode, the observations in the sequence)."""
         paw = self.cfg.paw
-        return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
+        if not (paw.enabled and self.cfg.rollout.context == "step"):
+            return [training_sequence(self.tokenizer, s, paw, with_wm=paw.enabled) for s in batch.samples]
+        texts = self.strategies.targets(self.step_rows(batch), self.state.step + 1, self.state.selector_gen, metrics)
+        return [training_sequence(self.tokenizer, s, paw, target=t) for s, t in zip(batch.samples, texts)]
 
     def step_rows(self, batch: RolloutBatch, seqs: list[TrainingSequence] | None = None, entropy: torch.Tensor | None = None) -> StepRows:
         return step_rows(batch, self.cfg.rollout.invalid_penalty, seqs, entropy)
@@ -213,7 +218,7 @@ class Trainer(PolicyUpdate):
         if not has_work:
             self.update([], torch.zeros(0), [], [], torch.zeros(0), metrics, 0)
             return
-        seqs = self.sequences(batch)
+        seqs = self.sequences(batch, metrics)
         t_pass = time.perf_counter()
         old, ref, entropy = self.old_logprobs(seqs, batch.samples)
         metrics.set("perf/logprob_pass_seconds", time.perf_counter() - t_pass)  # 0-ish: sampler's log-probs reused, no KL
