@@ -58,6 +58,9 @@ def benches() -> list[Bench]:
         Bench("context_modes_smollm2", "step mode (history_length 2) vs trajectory mode, PaW off and on: forward tokens per "
               "episode, update and whole-step time, SmolLM2-135M + LoRA last:8 on webshop and alfworld (2x2 episodes, 5 turns)",
               [*py, "benchmarks/context_modes.py", "--envs", "webshop,alfworld", "--history", "2", "--repeats", "1"], needs="webshop"),
+        Bench("paw_profile_smollm2", "torch.profiler of one update, PaW off vs on, ops grouped (attention, LM head, "
+              "log-sum-exp): SmolLM2-135M + LoRA last:8 on webshop",
+              [*py, "benchmarks/paw_profile.py", "--env", "webshop", "model.lora.layers=last:8"], needs="webshop"),
         Bench("rollout_gridnav", "rollout loop vs raw generate, env-time share: gridnav",
               [*py, "benchmarks/rollout_throughput.py", "--env", "gridnav", "--repeats", "2"]),
         Bench("rollout_textarena", "rollout loop vs raw generate, env-time share: textarena Secretary (action list)",
