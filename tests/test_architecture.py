@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pawkit.rollout", 3),
     ("pawkit.train", 4),
     ("pawkit.experiments", 5),
+    ("pawkit.view", 5),  # the `pawkit view` page: reads run folders, never the trainer
     ("pawkit.cli", 6),
     ("pawkit.commands", 6),  # one module per larger command, registered by pawkit.cli
 ]

@@ -40,7 +40,7 @@ HISTORY = "config_history.jsonl"
 # What pawkit writes into a run directory; --overwrite deletes these and nothing else.
 RUN_ENTRIES = (
     "checkpoints", "metrics.jsonl", "run.json", "config.yaml", HISTORY, "trajectories", "env_errors.log",
-    "tensorboard", "eval_before_after.json",
+    "tensorboard", "eval_before_after.json", "curves.png", "wandb", "trackio",
 )
 # Keys a resume may change: how long to run and how often to evaluate/log/save, memory and
 # execution knobs that leave the maths alone. Every other key (model, LoRA, rollout sizes,
@@ -48,7 +48,7 @@ RUN_ENTRIES = (
 MUTABLE = (
     "trainer.steps", "trainer.output_dir", "trainer.save_every", "trainer.keep_checkpoints", "trainer.eval_every",
     "trainer.eval_episodes", "trainer.eval_before_after", "trainer.early_stop_success",
-    "trainer.dump_trajectories_every", "trainer.tensorboard", "trainer.max_env_error_rate",
+    "trainer.dump_trajectories_every", "trainer.tensorboard", "trainer.report_to", "trainer.max_env_error_rate",
     "trainer.max_nonfinite_in_a_row", "trainer.micro_batch_tokens", "rollout.num_workers", "rollout.step_timeout",
     "rollout.generation_batch_size", "model.device", "model.gradient_checkpointing",
 )

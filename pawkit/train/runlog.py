@@ -1,4 +1,8 @@
-"""Run outputs: a rich live progress bar, ``metrics.jsonl``, trajectory dumps, TensorBoard.
+"""Run outputs: live progress, ``metrics.jsonl`` and the ``trainer.report_to`` trackers, trajectory dumps.
+
+Live output (stderr): on a terminal a rich bar plus a compact line per step; otherwise (a log
+file, a cluster job) one plain line per step and per evaluation. At the end ``finish`` writes
+``curves.png`` and prints the before/after table, its path and the ``pawkit view`` command.
 
 Every append-only file of a run (``metrics.jsonl``, ``env_errors.log``, ``config_history.jsonl``)
 is opened through ``repair_tail``: a torn last line (a kill or a full disk mid-write) is cut off,
@@ -101,7 +105,7 @@ class RunLogger:
     def __init__(self, out: Path, config: Config, start: int = 0, enabled: bool = True):
         self.out, self.config, self.start, self.enabled = out, config, start, enabled
         self.progress = None
-        self.writer = None
+        self.trackers: list = []
 
     def __enter__(self) -> "RunLogger":
         self.out.mkdir(parents=True, exist_ok=True)
@@ -109,13 +113,11 @@ class RunLogger:
             _forget_steps_after(self.out / "metrics.jsonl", self.start)
         self.metrics_path = self.out / "metrics.jsonl"
         repair_tail(self.metrics_path)
-        if self.config.trainer.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ValueError("trainer.tensorboard=true needs tensorboard: pip install 'pawkit[tensorboard]'") from None
-            self.writer = SummaryWriter(str(self.out / "tensorboard"))
-        if self.enabled:
+        from pawkit.train.trackers import open_trackers
+
+        self.trackers = open_trackers(self.out, self.config)
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -126,7 +128,7 @@ class RunLogger:
 
             self.progress = Progress(
                 TextColumn("train {task.fields[env]}", markup=False), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("{task.fields[status]}", markup=False),
+                TimeElapsedColumn(), TextColumn("{task.fields[status]}", markup=False), console=Console(stderr=True),
             )
             self.progress.start()
             self.task = self.progress.add_task(
@@ -140,37 +142,53 @@ class RunLogger:
         except NoSpaceLeft:
             raise NoSpaceLeft(f"no space left on {self.out} while writing metrics.jsonl (step {int(metrics['step'])}, "
                               "not checkpointed: a resume redoes it)") from None
-        if self.writer is not None:
-            for key, value in metrics.items():
-                self.writer.add_scalar(key, value, int(metrics["step"]))
+        for tracker in self.trackers:
+            tracker.log(metrics, int(metrics["step"]))
+        if not self.enabled:
+            return
+        line = step_line(metrics, self.config.trainer.steps)
         if self.progress is not None:
-            status = (
-                f"success {metrics['rollout/success_rate']:.2f} return {metrics['rollout/mean_return']:.2f} "
-                f"loss {metrics.get('loss/pg_loss', 0.0):+.3f} {metrics['perf/tokens_per_second']:.0f} tok/s"
-            )
-            if "eval/success_rate" in metrics:
-                status += f" eval {metrics['eval/success_rate']:.2f}"
+            self.progress.console.print(line, markup=False, highlight=False)
+            status = f"success {metrics['rollout/success_rate']:.2f} {metrics['perf/tokens_per_second']:.0f} tok/s"
             self.progress.update(self.task, completed=int(metrics["step"]), status=status)
+        else:
+            print(line, file=sys.stderr, flush=True)
+        if "eval/success_rate" in metrics:
+            self.eval_line(metrics, f"after step {int(metrics['step'])}")
 
-    def dump_episodes(self, step: int, episodes: Sequence[Episode]) -> None:
-        """Auxiliary: a failed dump (e.g. a full disk) warns and never costs the step's checkpoint."""
+    def eval_line(self, metrics: dict[str, float], when: str) -> None:
+        """One line for an evaluation (its ``eval/`` keys), above the bar or on plain stderr."""
+        line = (f"eval {when}: success {metrics['eval/success_rate']:.3f} return {metrics['eval/mean_return']:.3f} "
+                f"invalid {metrics.get('eval/invalid_action_rate', 0.0):.3f} ({metrics.get('perf/eval_seconds', 0.0):.1f}s)")
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        elif self.enabled:
+            print(line, file=sys.stderr, flush=True)
+
+    def dump_episodes(self, step: int, episodes: Sequence[Episode], views: Sequence[dict] | None = None) -> None:
+        """``trajectories/step-N.jsonl`` (one Episode per line) and, given ``views``
+        (pawkit/train/wm_view.py, one per episode), ``step-N.view.jsonl`` beside it.
+        Auxiliary: a failed dump (e.g. a full disk) warns and never costs the step's checkpoint."""
         folder = self.out / "trajectories"
-        final = folder / f"step-{step:06d}.jsonl"
-        tmp = folder / f".{final.name}.tmp"
-        try:
-            folder.mkdir(exist_ok=True)
-            with open(tmp, "w") as fh:
-                fh.writelines(e.to_json() + "\n" for e in episodes)
-            os.replace(tmp, final)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            print(f"warning: could not write {final} ({exc}); the run goes on without it", file=sys.stderr)
+        files = [(folder / f"step-{step:06d}.jsonl", [e.to_json() for e in episodes])]
+        if views is not None:
+            files.append((folder / f"step-{step:06d}.view.jsonl", [json.dumps(v) for v in views]))
+        for final, lines in files:
+            tmp = folder / f".{final.name}.tmp"
+            try:
+                folder.mkdir(exist_ok=True)
+                with open(tmp, "w") as fh:
+                    fh.writelines(line + "\n" for line in lines)
+                os.replace(tmp, final)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                print(f"warning: could not write {final} ({exc}); the run goes on without it", file=sys.stderr)
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
-        if self.writer is not None:
-            self.writer.close()
+        for tracker in self.trackers:
+            tracker.close()
 
 
 def _forget_steps_after(path: Path, step: int) -> None:
@@ -193,3 +211,79 @@ def _forget_steps_after(path: Path, step: int) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("".join(kept))
         os.replace(tmp, path)
+
+
+def step_line(metrics: dict[str, float], steps: int) -> str:
+    """The compact per-step line: step, success, return, invalid rate, WM accuracy and λ (PaW), step time."""
+    parts = [f"step {int(metrics['step'])}/{steps}", f"success {metrics['rollout/success_rate']:.2f}",
+             f"return {metrics['rollout/mean_return']:.2f}", f"invalid {metrics.get('rollout/invalid_action_rate', 0.0):.2f}"]
+    if "paw/wm_token_accuracy" in metrics:
+        parts.append(f"wm_acc {metrics['paw/wm_token_accuracy']:.3f}")
+    if "paw/lambda_mean" in metrics:
+        parts.append(f"λ {metrics['paw/lambda_mean']:.2f}")
+    parts.append(f"{metrics.get('perf/step_seconds', 0.0):.1f}s")
+    return "  ".join(parts)
+
+
+CURVES = [("rollout/success_rate", "success"), ("rollout/mean_return", "return"),
+          ("rollout/invalid_action_rate", "invalid rate"), ("paw/wm_token_accuracy", "WM accuracy")]
+
+
+def plot_run(out: Path) -> Path | None:
+    """``out/curves.png`` from ``metrics.jsonl`` (success, return, invalid rate, WM accuracy per
+    step; eval success as dots); None when there is nothing to plot or it cannot be written."""
+    path = out / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for key, label in CURVES:
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        if points:
+            ax.plot(*zip(*points), label=label, marker="." if len(points) < 20 else None)
+    evals = [(r["step"], r["eval/success_rate"]) for r in rows if "eval/success_rate" in r]
+    if evals:
+        ax.scatter(*zip(*evals), label="eval success", color="black", zorder=3)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    target = out / "curves.png"
+    try:
+        fig.savefig(target, dpi=100)
+    except OSError as exc:
+        print(f"warning: could not write {target} ({exc})", file=sys.stderr)
+        return None
+    finally:
+        plt.close(fig)
+    return target
+
+
+def finish(config: Config, out: Path, before: dict | None, after: dict | None, show: bool) -> None:
+    """The end of a run: ``curves.png``, and (``show``) the before/after table, its path and the view command."""
+    png = plot_run(out)
+    if not show:
+        return
+    if after is not None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{config.env.name}: {config.trainer.eval_episodes} {config.env.eval_split} episodes "
+                            f"(temperature {config.rollout.eval_temperature})")
+        for col in ("", "success", "mean return", "invalid rate"):
+            table.add_column(col)
+        for name, row in (("before", before), ("after", after)):
+            cells = [f"{row[k]:.3f}" if row else "n/a (resumed)" for k in ("eval/success_rate", "eval/mean_return")]
+            table.add_row(name, *cells, f"{row.get('eval/invalid_action_rate', 0.0):.3f}" if row else "")
+        Console(soft_wrap=True).print(table)
+        first = f"{before['eval/success_rate']:.3f}" if before else "n/a (resumed)"
+        print(f"{config.env.name}: success on {config.trainer.eval_episodes} {config.env.eval_split} episodes "
+              f"(temperature {config.rollout.eval_temperature}): before {first}, after {after['eval/success_rate']:.3f} "
+              f"(mean return {(before or {}).get('eval/mean_return', float('nan')):.3f} -> {after['eval/mean_return']:.3f})")
+    if png is not None:
+        print(f"learning curves: {png}")
+    print(f"open the run: pawkit view {out}")

@@ -234,6 +234,7 @@ class Trainer(PolicyUpdate):
             seqs = drop_unweighted_targets(seqs, weights)
             metrics.set("paw/wm_tokens", sum(len(s.wm_ids) for s in seqs))
         self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows, rl=rl)
+        self.last_learned = (batch, advantages, entropy, paw_plan if self.cfg.paw.enabled else None)  # pawkit/train/wm_view.py
         metrics.add("rollout/advantage_mean", float(advantages[rl].mean()) if rl.any() else 0.0, int(rl.sum()))
         metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s, r in zip(seqs, rl) if r))
 
@@ -304,9 +305,12 @@ def train(
 def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) -> list[dict[str, float]]:
     import transformers
 
-    from pawkit.train.runlog import RunLogger
+    from pawkit.train.runlog import RunLogger, finish
+    from pawkit.train.trackers import check_report_to
+    from pawkit.train.wm_view import step_views
 
     transformers.utils.logging.disable_progress_bar()
+    check_report_to(config)  # a missing tracker package: one line, before the model loads
     trainer = Trainer(config, resume=resume)
     trainer.eval_progress = "lines" if show_progress else "off"  # --quiet: no eval progress lines either
     main = trainer.dist.is_main  # evaluation, logs and files are rank 0's job
@@ -347,7 +351,7 @@ def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) ->
                 if main:
                     log.step(metrics)
                     if config.trainer.dump_trajectories_every and step % config.trainer.dump_trajectories_every == 0:
-                        log.dump_episodes(step, trainer.last_batch.episodes)
+                        log.dump_episodes(step, trainer.last_batch.episodes, step_views(trainer))
                 if step % config.trainer.save_every == 0 or step == config.trainer.steps:
                     trainer.save()
                 target = config.trainer.early_stop_success
@@ -364,14 +368,8 @@ def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) ->
             after = trainer.evaluate()
             report = {"before": before, "after": after, "steps": trainer.state.step}
             (trainer.out / "eval_before_after.json").write_text(json.dumps(report, indent=2))
-            if show_progress:
-                first = f"{before['eval/success_rate']:.3f}" if before else "n/a (resumed)"
-                print(
-                    f"{config.env.name}: success on {config.trainer.eval_episodes} {config.env.eval_split} episodes "
-                    f"(temperature {config.rollout.eval_temperature}): "
-                    f"before {first}, after {after['eval/success_rate']:.3f} (mean return "
-                    f"{(before or {}).get('eval/mean_return', float('nan')):.3f} -> {after['eval/mean_return']:.3f})"
-                )
+        if main:
+            finish(config, trainer.out, before, after if config.trainer.eval_before_after else None, show_progress)
     finally:
         trainer.close()
     return history
