@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from pawkit.config import Config
 from pawkit.protocol import UsageError
+
+_USER_SET = {k for k in ("TRACKIO_DIR",) if k in os.environ}  # set by the user before pawkit ran: their choice
 
 
 class Tracker:
@@ -117,6 +120,11 @@ class _Trackio(Tracker):
     def __init__(self, out: Path, config: Config):
         os.environ.setdefault("TRACKIO_DIR", str(out / "trackio"))  # read when trackio is first imported (in this process)
         import trackio
+        from trackio.utils import TRACKIO_DIR  # fixed at that first import: a later run in this process shares it
+
+        if Path(TRACKIO_DIR) != out / "trackio" and "TRACKIO_DIR" not in _USER_SET:
+            print(f"warning: trackio writes to {TRACKIO_DIR} (chosen when this process first imported it), "
+                  f"not {out / 'trackio'}", file=sys.stderr)
 
         self.trackio = trackio
         self.run = trackio.init(project=os.environ.get("TRACKIO_PROJECT", "pawkit"), name=out.name,
