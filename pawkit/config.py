@@ -74,6 +74,7 @@ class RolloutConfig(_Section):
     group_size: int = Field(8, ge=1, description="G: episodes per task, all reset to the same state; a GRPO/GiGPO/RLOO group (episodes)")
     tasks_per_step: int = Field(16, ge=1, description="tasks drawn per training step; a step plays tasks_per_step × group_size episodes (tasks)")
     max_steps: int | None = Field(None, ge=1, description="per-episode turn limit (turns); null = the env's own max_steps")
+    engine: str = Field("hf", description="what samples the replies: a rollout engine plugin (`pawkit plugins`); hf = Hugging Face generate on the trainer's own model")
     context: Literal["step", "trajectory"] = Field("step", description="step = one prompt per turn (verl-agent: task, the last history_length pairs, observation); trajectory = one token sequence per episode that grows turn by turn (SkyRL/verifiers), trained as one sequence, PaW's WM targets its observation segments")
     history_length: int = Field(2, ge=0, description="most recent (observation, action) pairs shown in the prompt, as verl-agent's history_length (pairs)")
     max_new_tokens: int = Field(512, ge=1, description="longest reply the model may generate per turn (tokens)")

@@ -69,6 +69,17 @@ def register_advantage_estimators(register):
 
 
 @hookspec
+def register_rollout_engines(register):
+    """register(name, factory): ``factory(model, tokenizer, cfg: RolloutConfig) -> engine``, what
+    samples the rollout's replies (``rollout.engine``; ``hf`` = Hugging Face ``generate``,
+    pawkit.rollout.generate.Generator). An engine has ``tokenizer``, ``cfg``, ``encode(text) ->
+    ids``, ``template_parts()`` and ``sample(prompt_ids_list, tries, temperature) -> Sampled``
+    (token ids in and out, the sampled tokens' log-probs and entropies, the ``ActionTrie``
+    restriction applied); optionally ``sync(model)``, called after every update that changed
+    the weights, and ``close()``, called when the run ends (docs/hooks.md)."""
+
+
+@hookspec
 def register_commands(subparsers):
     """Add ``pawkit`` sub-commands: ``subparsers`` is an argparse sub-parser action.
 

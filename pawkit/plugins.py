@@ -34,6 +34,7 @@ HOOKS = {
     "wm_loss": "register_wm_losses",
     "balancer": "register_balancers",
     "wm_targets": "register_wm_targets",
+    "rollout_engine": "register_rollout_engines",
     "advantage_estimator": "register_advantage_estimators",
 }
 

@@ -99,6 +99,13 @@ class _WorldModelTargets:
         register_table(register, WM_TARGETS)
 
 
+class _RolloutEngines:
+    @hookimpl
+    def register_rollout_engines(self, register):
+        register("hf", "pawkit.rollout.generate:Generator",
+                 description="Hugging Face generate: left-padded batches, the trainer's own model (no weight sync needed).")
+
+
 class _AdvantageEstimators:
     @hookimpl
     def register_advantage_estimators(self, register):
@@ -109,4 +116,5 @@ selectors = _Selectors()
 wm_losses = _WorldModelLosses()
 balancers = _Balancers()
 wm_targets = _WorldModelTargets()
+rollout_engines = _RolloutEngines()
 advantages = _AdvantageEstimators()

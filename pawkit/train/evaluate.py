@@ -15,6 +15,7 @@ import torch
 from pawkit.config import Config
 from pawkit.protocol import Env, Episode, UsageError, check_split
 from pawkit.rollout.envpool import make_env_pool
+from pawkit.rollout.engines import build_engine, check_engine, close_engine
 from pawkit.rollout.generate import Generator
 from pawkit.rollout.play import Summary
 from pawkit.rollout.run import run_rollout
@@ -143,6 +144,7 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     split = split or config.env.eval_split
     try:
         check_split(env, split)
+        check_engine(config.rollout.engine)
         if not list(env.tasks(split)):
             raise UsageError(f"split {split!r} of {env.name} has no tasks to evaluate on")
     except BaseException:
@@ -152,8 +154,11 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     model.eval()
     slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
     with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
-        generator = Generator(model, tokenizer, config.rollout)
-        batch = play_split(env, pool, generator, config, episodes, split, slots, "auto" if show_progress else "off")
+        generator = build_engine(model, tokenizer, config.rollout)
+        try:
+            batch = play_split(env, pool, generator, config, episodes, split, slots, "auto" if show_progress else "off")
+        finally:
+            close_engine(generator)
     env.close()
     if batch.env_error_messages:  # never a silent 0.0: say what went wrong, and stop if nothing was left
         first = batch.env_error_messages[0].splitlines()[0]  # "task: Type: message" (its traceback follows)

@@ -24,7 +24,7 @@ from pawkit.cache import cache_dir
 from pawkit.config import Config, check_writable_dir
 from pawkit.protocol import UsageError
 from pawkit.rollout.envpool import build_env, make_env_pool
-from pawkit.rollout.generate import Generator
+from pawkit.rollout.engines import build_engine, check_engine, close_engine, sync_engine
 from pawkit.rollout.run import check_splits, draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.strategies import StepRows
@@ -64,6 +64,7 @@ class Trainer(PolicyUpdate):
         self.state = TrainState(task_rng=random.Random(config.seed + RANK_SEED_STRIDE * self.dist.rank))
         self.state.selector_gen.manual_seed(config.seed)
         self.strategies = RunStrategies(config)  # unknown names, bad options: one line before the model loads
+        check_engine(config.rollout.engine)
         # A checkpoint folder (train's RunDir picked and verified it), or True: the newest intact one.
         resume_from = resume if isinstance(resume, Path) else (checkpoint.resume_point(self.out)[0] if resume else None)
         model_cfg = config.model
@@ -102,7 +103,7 @@ class Trainer(PolicyUpdate):
             self.pool = make_env_pool(
                 config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout
             )
-            self.generator = Generator(self.model, self.tokenizer, config.rollout)
+            self.generator = build_engine(self.model, self.tokenizer, config.rollout)  # rollout.engine (pawkit/rollout/engines.py)
             if resume_from is not None:
                 self.optimizer.load_state_dict(saved["optimizer"])
                 self.scheduler.load_state_dict(saved["scheduler"])
@@ -189,6 +190,7 @@ class Trainer(PolicyUpdate):
                 metrics.add(key, 0.0, weight=0.0)
         if self.optimizer_steps > steps_before:  # once per training step (not per epoch) whose update ran
             self.scheduler.step()
+            sync_engine(self.generator, self.model)  # an engine with its own weights samples the new policy next step
         self.state.step += 1
         metrics.set("step", self.state.step)
         metrics.set("perf/step_seconds", time.perf_counter() - t0)
@@ -274,6 +276,8 @@ class Trainer(PolicyUpdate):
         return path
 
     def close(self) -> None:
+        if hasattr(self, "generator"):
+            close_engine(self.generator)
         self.pool.close()
         self.env.close()
 
