@@ -16,40 +16,29 @@ trained on (action + WM target). Then ratios step / trajectory, and PaW on / off
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from pawkit.config import load_config
 from pawkit.train.batching import micro_batches
-from pawkit.train.metrics import Metrics
 from pawkit.train.trainer import Trainer
+from timing import rollout_then_learn  # benchmarks/timing.py (the script's folder is on sys.path)
 
 
 def measure(env: str, overrides: list[str], repeats: int) -> dict[str, float]:
     trainer = Trainer(load_config(env, overrides=overrides))
     torch.manual_seed(0)
     try:
-        t0 = time.perf_counter()
-        batch = trainer.rollout()
-        rollout = time.perf_counter() - t0
+        batch, rollout, learn, result = rollout_then_learn(trainer, repeats)
         seqs = trainer.sequences(batch)
         c = trainer.cfg
         read = sum(int(mb.attention_mask.sum()) for mb in micro_batches(
             seqs, c.trainer.micro_batch_tokens, trainer.tokenizer.pad_token_id, len(trainer.tokenizer), with_wm=c.paw.enabled))
-        learn = []
-        for _ in range(repeats):
-            metrics = Metrics()
-            t0 = time.perf_counter()
-            trainer.learn(batch, metrics)
-            learn.append(time.perf_counter() - t0)
-        result = metrics.result()
     finally:
         trainer.close()
     episodes = max(len(batch.episodes), 1)
     return {
-        "rollout_s": rollout, "learn_s": statistics.median(learn), "episodes": len(batch.episodes),
+        "rollout_s": rollout, "learn_s": learn, "episodes": len(batch.episodes),
         "steps": len(batch.samples) / episodes, "forward_tokens": read / episodes,
         "trained_tokens": (result.get("rollout/action_tokens", 0.0) + result.get("paw/wm_tokens", 0.0)) / episodes,
         "context_ended": result.get("rollout/context_ended", 0.0),

@@ -16,14 +16,12 @@ policy and the same sampled episodes). Per arm: one timed rollout, then ``--repe
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from pawkit.config import load_config
-from pawkit.train.metrics import Metrics
 from pawkit.train.trainer import Trainer
+from timing import rollout_then_learn  # benchmarks/timing.py (the script's folder is on sys.path)
 
 ARMS = {
     "old": ["algorithm.old_logprobs=recompute", "model.lora.layers=all"],
@@ -35,21 +33,12 @@ def measure(env: str, overrides: list[str], repeats: int) -> dict[str, float]:
     trainer = Trainer(load_config(env, overrides=overrides))
     torch.manual_seed(0)  # LoRA's init drew a different number of values per arm: same sampling stream for all
     try:
-        t0 = time.perf_counter()
-        batch = trainer.rollout()
-        rollout = time.perf_counter() - t0
-        learn = []
-        for _ in range(repeats):
-            metrics = Metrics()
-            t0 = time.perf_counter()
-            trainer.learn(batch, metrics)
-            learn.append(time.perf_counter() - t0)
-        result = metrics.result()
+        batch, rollout, learn, result = rollout_then_learn(trainer, repeats)
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     finally:
         trainer.close()
     return {
-        "rollout_s": rollout, "learn_s": statistics.median(learn), "pass_s": result.get("perf/logprob_pass_seconds", 0.0),
+        "rollout_s": rollout, "learn_s": learn, "pass_s": result.get("perf/logprob_pass_seconds", 0.0),
         "tokens": result.get("rollout/action_tokens", 0.0) + result.get("paw/wm_tokens", 0.0), "trainable": trainable,
     }
 
