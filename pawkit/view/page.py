@@ -152,7 +152,7 @@ function show(){
     if (wm) {
       const mean = wm.p.reduce((a, b) => a + b, 0) / Math.max(1, wm.p.length), acc = wm.correct.filter(x => x).length / Math.max(1, wm.correct.length);
       wmHtml = `<div class="wm"><div><b>real next observation</b> (mean p ${fmt(mean)}, argmax accuracy ${fmt(acc)})<div class="tokens wm-real">${tokens(wm, rho)}</div></div>` +
-        `<div><b>model's greedy prediction</b><pre class="wm-pred">${esc(wm.predicted)}</pre></div></div>`;
+        `<div><b>model's greedy prediction</b><pre class="wm-pred">${wm.predicted ? esc(wm.predicted) : "(empty: the model ended its prediction at once)"}</pre></div></div>`;
     }
     return `<div class="turn"><b>turn ${k}</b><div class="facts">${facts.map(([a, b]) => `<span>${a}: <b>${esc(b)}</b></span>`).join("")}</div>` +
       `<div>observation</div><pre>${esc(t.observation.text)}</pre><div>raw reply</div><pre>${esc(t.action.raw)}</pre>` +
