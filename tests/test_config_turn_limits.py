@@ -30,6 +30,8 @@ TARGETS = {
     "alfworld.yaml": ["alfworld"],
     "alfworld-gpu.yaml": ["alfworld"],
     "sciworld.yaml": ["sciworld"],
+    "searchqa.yaml": ["searchqa"],
+    "searchqa-gpu.yaml": ["searchqa"],
     "textarena.yaml": ["textarena/*"],
     "textarena-tiny.yaml": ["textarena/*"],  # action_list: true, so the games with a fixed move set
 }
