@@ -78,7 +78,7 @@ class RolloutConfig(_Section):
     context: Literal["step", "trajectory"] = Field("step", description="step = one prompt per turn (verl-agent: task, the last history_length pairs, observation); trajectory = one token sequence per episode that grows turn by turn (SkyRL/verifiers), trained as one sequence, PaW's WM targets its observation segments")
     history_length: int = Field(2, ge=0, description="most recent (observation, action) pairs shown in the prompt, as verl-agent's history_length (pairs)")
     max_new_tokens: int = Field(512, ge=1, description="longest reply the model may generate per turn (tokens)")
-    max_prompt_tokens: int = Field(4096, ge=16, description="longest prompt of one turn (tokens); a longer one is shortened and counted in rollout/truncated_prompts")
+    max_prompt_tokens: int = Field(4096, ge=16, description="longest prompt of one turn (tokens); step context: a longer one is shortened and counted in rollout/truncated_prompts; trajectory context: the budget of the whole episode's sequence — an episode whose next observation does not fit ends (rollout/context_ended)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of training rollouts; the update's action log-probs use the same temperature")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling: keep the smallest token set with this much probability (0–1]; 1 = off; ignored when greedy")
     eval_temperature: float = Field(0.4, ge=0, description="sampling temperature of evaluations (trainer evals and `pawkit eval`); 0 = greedy")

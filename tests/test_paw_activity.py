@@ -23,6 +23,10 @@ def test_fractions_on_crafted_probabilities():
     assert result["paw/cmae_below_eps"] == pytest.approx(3 / 8)
     record_activity(torch.tensor([]), 0.2, metrics)  # no targets: nothing added
     assert metrics.result() == result
+    # ρ below ε: the bound of "below ε" drops to ρ, so the three still partition the tokens
+    low = Metrics()
+    record_activity(torch.tensor([0.5, 0.007, 0.003]), 0.004, low)
+    assert [low.result()[k] for k in ("paw/cmae_above_rho", "paw/cmae_active", "paw/cmae_below_eps")] == [2 / 3, 0.0, 1 / 3]
 
 
 def test_a_paw_step_reports_the_activity_of_its_targets(tmp_path):

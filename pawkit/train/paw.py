@@ -72,9 +72,10 @@ def record_activity(p: torch.Tensor, rho: float, metrics: Metrics) -> None:
     n = p.numel()
     if not n:
         return
+    floor = min(ACTIVITY_EPSILON, rho)  # with ρ < ε the three stay a partition (active is then empty)
     metrics.add("paw/cmae_above_rho", float((p > rho).sum()) / n, n)
-    metrics.add("paw/cmae_active", float(((p > ACTIVITY_EPSILON) & (p <= rho)).sum()) / n, n)
-    metrics.add("paw/cmae_below_eps", float((p <= ACTIVITY_EPSILON).sum()) / n, n)
+    metrics.add("paw/cmae_active", float(((p > floor) & (p <= rho)).sum()) / n, n)
+    metrics.add("paw/cmae_below_eps", float((p <= floor).sum()) / n, n)
 
 
 @dataclass

@@ -119,7 +119,8 @@ class RunStrategies:
         targets = self.bound.get("wm_targets")
         if targets is not None and config.rollout.context == "trajectory" and not getattr(targets.call, "in_sequence", False):
             raise ConfigError(f"paw.targets={targets.name!r} replaces the WM targets, but with rollout.context=trajectory they are "
-                              "the observations already in the sequence; use rollout.context=step for it")
+                              "the observations already in the sequence; use rollout.context=step for it (a strategy whose "
+                              "targets are exactly those observations declares in_sequence = True)")
 
     # ------------------------------------------------------------------ contexts
     def context(self, kind: str, metrics: Metrics | None, **fields: Any) -> StrategyContext:
