@@ -56,8 +56,10 @@ class StepRows:
     ``action_tokens`` / ``target_tokens`` token counts of the prompt, the sampled reply and the
     WM target (``paw.delimiter + o_{t+1}`` after ``paw.max_obs_tokens``; 0 = no WM target);
     ``action_entropy`` the mean entropy of the reply's tokens under the sampling distribution
-    (nats; empty before it is computed). Older code that builds a StepRows with only the first
-    eight fields still works: the others stay empty.
+    (nats; empty before it is computed); ``values`` the critic's V(s_t) of the state the action
+    was taken from (reward units; filled only for an estimator that declares ``needs_values``,
+    e.g. ``ppo``, by the value head of pawkit/train/critic.py). Older code that builds a StepRows
+    with only the first eight fields still works: the others stay empty.
     """
 
     group_ids: list[str]
@@ -75,6 +77,7 @@ class StepRows:
     action_tokens: list[int] = field(default_factory=list)
     target_tokens: list[int] = field(default_factory=list)
     action_entropy: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.group_ids)
@@ -235,6 +238,39 @@ def describe_options(obj: Any, kind: str, what: str) -> list[dict[str, Any]]:
         out.append({"key": f"{OPTIONS_SECTION[kind]}.options.{name}", "type": annotation, "default": default,
                     "required": info.is_required(), "description": info.description or ""})
     return out
+
+
+def gae(rows: StepRows, gamma: float, lam: float) -> tuple[list[float], list[float]]:
+    """Generalised advantage estimation over each trajectory's steps (Schulman et al. 2016, Eq. 16).
+
+    Per row, in step order within its trajectory (``group_ids``, ``traj_ids``, sorted by
+    ``step_index``): r_t = ``reward`` − ``penalty`` on an invalid action; δ_t = r_t + γ·V(s_{t+1})
+    − V(s_t); A_t = Σ_k (γλ)^k δ_{t+k}; the value target R_t = A_t + V(s_t). V = ``rows.values``.
+    A trajectory's last row bootstraps with V = 0: after an env-done end nothing follows, and
+    after a turn-limit or context end the episode is over too — the env pays nothing more, so 0
+    is the return that happened (the policy does not see the turn count: a critic may alias such
+    states; no time feature is added).
+
+    Returns ``(advantages, returns)``, one float per row each (reward units). Raises ValueError
+    when ``rows.values`` does not have one entry per row.
+    """
+    n = len(rows)
+    if len(rows.values) != n:
+        raise ValueError(f"gae needs one value per row: rows.values has {len(rows.values)} for {n} rows "
+                         "(only an estimator that declares needs_values = True gets them)")
+    advantages, returns = [0.0] * n, [0.0] * n
+    trajectories: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(rows.group_ids, rows.traj_ids)):
+        trajectories.setdefault(key, []).append(i)
+    for idx in trajectories.values():
+        running, next_value = 0.0, 0.0
+        for i in sorted(idx, key=lambda i: rows.step_index[i], reverse=True):
+            reward = rows.reward[i] - rows.penalty * bool(rows.invalid[i])
+            delta = reward + gamma * next_value - rows.values[i]
+            running = delta + gamma * lam * running
+            advantages[i], returns[i] = running, running + rows.values[i]
+            next_value = rows.values[i]
+    return advantages, returns
 
 
 def keep_count(n: int, keep_ratio: float) -> int:

@@ -1,10 +1,12 @@
-"""Built-in advantage estimators: GRPO, GiGPO and RLOO as verl-agent computes them.
+"""Built-in advantage estimators: GRPO, GiGPO and RLOO as verl-agent computes them, and PPO's
+GAE over a learned critic.
 
 Every environment step is a sample (``StepRows``). Group statistics run over all step ROWS of
 a group (verl-agent's ``compute_mean_std_cross_steps=True``), not one value per trajectory,
 so long trajectories weigh more in the baseline: that is what verl-agent's published numbers
 used. A row's score is its trajectory's episode return minus the invalid-action penalty of
-that row only. Spec: the project reference gigpo.md, §2–6.
+that row only. Spec: the project reference gigpo.md, §2–6. ``ppo`` is not group-relative: it
+reads the critic's values (``needs_values``) and the per-step rewards.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Hashable, Iterable
 
 import torch
 
-from pawkit.strategies import StepRows, StrategyContext
+from pydantic import BaseModel, Field
+
+from pawkit.strategies import StepRows, StrategyContext, gae
 
 EPS = 1e-6
 
@@ -104,3 +108,30 @@ def rloo(ctx: StrategyContext) -> torch.Tensor:
         if n > 1:
             out[idx] = n / (n - 1) * (scores[idx] - scores[idx].mean())
     return out.float()
+
+
+class _PPOOptions(BaseModel):
+    whiten: bool = Field(True, description="normalise the GAE advantages over the batch to mean 0, std 1 (verl's and "
+                                           "cleanrl's default); the critic's value targets use the raw advantages")
+
+
+def ppo(ctx: StrategyContext) -> torch.Tensor:
+    """GAE over each trajectory's step rewards from a learned value head (critic); whitened over the batch.
+
+    A_t from the critic's V(s_t) (Schulman et al. 2016, Eq. 16; ``pawkit.strategies.gae``) with
+    γ = ``algorithm.gamma`` and λ = ``algorithm.gae_lambda``; ``options.whiten`` (default true).
+
+    Declares ``needs_values``: the trainer then builds a value head (pawkit/train/critic.py),
+    fills ``ctx.rows.values`` from a no-grad pass and trains the head on the GAE returns."""
+    rows, cfg = ctx.rows, ctx.cfg
+    _check(rows)
+    advantages, _ = gae(rows, cfg.gamma, cfg.gae_lambda)
+    out = torch.tensor(advantages, dtype=torch.float64)
+    whiten = ctx.options.whiten if ctx.options is not None else True
+    if whiten and len(out) > 1:
+        out = (out - out.mean()) / (out.std(unbiased=True) + EPS)
+    return out.float()
+
+
+ppo.needs_values = True
+ppo.Options = _PPOOptions

@@ -67,6 +67,10 @@ ADVANTAGE_ESTIMATORS: Table = {
         "advantages:rloo",
         "Score minus the mean of the OTHER rows of its group, n/(n−1)·(x − mean); a lone row keeps its score.",
     ),
+    "ppo": (
+        "advantages:ppo",
+        "GAE over each trajectory's step rewards from a learned value head (critic); whitened over the batch.",
+    ),
 }
 
 

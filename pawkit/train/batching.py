@@ -65,7 +65,7 @@ class Layout:
     def view(self, out: "ForwardOut") -> "ForwardOut":
         """``out`` (episode layout ``[B, L-1]``) as one row per step ``[S, W]`` (differentiable)."""
         pick = lambda t: t[self.rows.to(t.device), self.cols.to(t.device)].masked_fill(~self.cells.to(t.device), 0)  # noqa: E731
-        return ForwardOut(pick(out.logprobs), pick(out.entropy), pick(out.wm_correct))
+        return ForwardOut(pick(out.logprobs), pick(out.entropy), pick(out.wm_correct), out.values)
 
 
 @dataclass
@@ -77,6 +77,9 @@ class MicroBatch:
     wm_mask: torch.Tensor  # [S, W]
     restrict: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (rows, cols, allowed bool [K, V]) in [B, L-1]
     layout: Layout | None = None  # trajectory mode: episode rows → step rows
+    # (row, position) [S] each: the input position whose logits predict each step's first action
+    # token — where a critic reads V(s_t) (pawkit/train/critic.py)
+    value_at: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def micro_batches(seqs: list[TrainingSequence], budget_tokens: int, pad_id: int, vocab: int, with_wm: bool = True) -> list[MicroBatch]:
@@ -131,6 +134,7 @@ def _collate_episodes(seqs, rows: list[list[int]], ends: list[int], pad_id: int,
     step_action = torch.zeros((len(steps), cell_width), dtype=torch.bool)
     step_wm = torch.zeros((len(steps), cell_width), dtype=torch.bool)
     restrict_rows, restrict_cols, allowed_rows = [], [], []
+    value_rows, value_cols = [], []
     k = 0
     for b, (r, end) in enumerate(zip(rows, ends)):
         ids[b, :end] = torch.tensor(seqs[r[0]].context[:end])
@@ -143,6 +147,8 @@ def _collate_episodes(seqs, rows: list[list[int]], ends: list[int], pad_id: int,
             at_col[k, : n + w] = torch.tensor(cols, dtype=torch.long)
             step_action[k, :n] = True
             step_wm[k, n : n + w] = True
+            value_rows.append(b)
+            value_cols.append(s.start - 1)
             action[b, s.start - 1 : s.start - 1 + n] = True
             wm[b, s.wm_start - 1 : s.wm_start - 1 + w] = True
             for j, ok in enumerate(s.allowed or []):
@@ -155,7 +161,8 @@ def _collate_episodes(seqs, rows: list[list[int]], ends: list[int], pad_id: int,
             k += 1
     restrict = (torch.tensor(restrict_rows), torch.tensor(restrict_cols), torch.stack(allowed_rows)) if restrict_rows else None
     layout = Layout(action, wm, at_row, at_col, step_action | step_wm)
-    return MicroBatch(torch.tensor(steps), ids, attention, step_action, step_wm, restrict, layout)
+    value_at = (torch.tensor(value_rows), torch.tensor(value_cols))
+    return MicroBatch(torch.tensor(steps), ids, attention, step_action, step_wm, restrict, layout, value_at)
 
 
 def _collate(seqs: list[TrainingSequence], index: torch.Tensor, pad_id: int, vocab: int, with_wm: bool) -> MicroBatch:
@@ -181,7 +188,8 @@ def _collate(seqs: list[TrainingSequence], index: torch.Tensor, pad_id: int, voc
                 cols.append(p - 1 + k)
                 allowed_rows.append(mask)
     restrict = (torch.tensor(rows), torch.tensor(cols), torch.stack(allowed_rows)) if rows else None
-    return MicroBatch(index, ids, attention, action, wm, restrict)
+    value_at = (torch.arange(len(seqs)), torch.tensor([len(s.prompt_ids) - 1 for s in seqs]))
+    return MicroBatch(index, ids, attention, action, wm, restrict, value_at=value_at)
 
 
 @dataclass
@@ -189,9 +197,11 @@ class ForwardOut:
     logprobs: torch.Tensor  # [B, L-1] log-prob of each next token
     entropy: torch.Tensor  # [B, L-1], at action positions only (0 elsewhere: WM targets need none)
     wm_correct: torch.Tensor  # [B, L-1] argmax == target (only meaningful under wm_mask)
+    values: torch.Tensor | None = None  # [S] V(s_t) per step, with a value head (else None)
 
 
-def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1024, top_p: float = 1.0) -> ForwardOut:
+def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1024, top_p: float = 1.0,
+            value_head=None) -> ForwardOut:
     """ONE forward pass → log-probs for action tokens and WM targets alike, entropies at actions.
 
     Action positions get exactly the sampler's transform — the constrained restriction, then
@@ -202,11 +212,15 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     targets, their positions cost only a log-sum-exp (``token_logprobs``): the entropy and its
     backward run over the action positions alone, and the transforms edit the action rows of
     the logits in place (the LM head's backward does not need its output), never a copy of all.
+
+    ``value_head`` (pawkit/train/critic.py): also V(s_t) per step ``[S]`` from the same pass's
+    final hidden state at ``mb.value_at`` (``ForwardOut.values``).
     """
     device = next(model.parameters()).device
     action_mask, wm_mask = (mb.layout.action, mb.layout.wm) if mb.layout is not None else (mb.action_mask, mb.wm_mask)
     read = (action_mask | wm_mask).to(device)  # [B, L-1]: position t predicts token t+1
-    logits = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read)  # [N, V]
+    logits, hidden = _read_logits(model, mb.input_ids.to(device), mb.attention_mask.to(device), read,
+                                  hidden=value_head is not None)  # [N, V]; [B, L, H] or None
     targets = mb.input_ids[:, 1:].to(device)[read]
     acting = action_mask.to(device)[read]  # read positions that predict an action token
     if mb.restrict is not None:
@@ -228,7 +242,11 @@ def forward(model, mb: MicroBatch, temperature: float = 1.0, chunk_size: int = 1
     correct = torch.zeros_like(wm)
     if wm.any():
         correct[wm] = logits.detach().argmax(-1)[wm] == targets[wm]
-    out = ForwardOut(_unflatten(logprobs, read), _unflatten(entropy, read), _unflatten(correct, read))
+    values = None
+    if value_head is not None:
+        rows_v, cols_v = (t.to(device) for t in mb.value_at)
+        values = value_head(hidden[rows_v, cols_v])
+    out = ForwardOut(_unflatten(logprobs, read), _unflatten(entropy, read), _unflatten(correct, read), values)
     return mb.layout.view(out) if mb.layout is not None else out
 
 
@@ -239,22 +257,34 @@ def _unflatten(values: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
     return full
 
 
-def _read_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
-    """Logits at the ``read`` positions only, flattened row-major to ``[N, V]``.
+def _read_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, read: torch.Tensor, hidden: bool = False):
+    """Logits at the ``read`` positions only, flattened row-major to ``[N, V]``, and with
+    ``hidden`` the final hidden states ``[B, L, H]`` (after the last norm; else None).
 
     transformers' ``logits_to_keep`` with a boolean ``[B, L]`` mask skips the LM head (and
     its backward) everywhere else; a model without it gets its full logits indexed instead.
     """
     keep = torch.cat([read, read.new_zeros((read.shape[0], 1))], dim=1)  # the last position predicts nothing
+    extra = {"output_hidden_states": True} if hidden else {}
     if accepts_logits_to_keep(model):
         try:
-            logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits
-            if logits.dim() == 2 and logits.shape[0] == int(keep.sum()):
-                return logits
+            out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, **extra)
+            if out.logits.dim() == 2 and out.logits.shape[0] == int(keep.sum()):
+                return out.logits, _last_hidden(out, hidden)
         except IndexError:  # a forward that takes only an int or 1-D logits_to_keep
             pass
         _TAKES_MASK[type(_base(model))] = False
-    return model(input_ids=input_ids, attention_mask=attention_mask).logits[keep]
+    out = model(input_ids=input_ids, attention_mask=attention_mask, **extra)
+    return out.logits[keep], _last_hidden(out, hidden)
+
+
+def _last_hidden(out, wanted: bool):
+    if not wanted:
+        return None
+    states = getattr(out, "hidden_states", None)
+    if not states:
+        raise ValueError("the model returned no hidden_states with output_hidden_states=True; a value head needs them")
+    return states[-1]
 
 
 _TAKES_MASK: dict[type, bool] = {}  # model class -> its forward takes a boolean logits_to_keep

@@ -122,6 +122,12 @@ class RunStrategies:
                               "the observations already in the sequence; use rollout.context=step for it (a strategy whose "
                               "targets are exactly those observations declares in_sequence = True)")
 
+    @property
+    def needs_values(self) -> bool:
+        """The advantage estimator declares ``needs_values = True`` (e.g. ``ppo``): the trainer then
+        builds a value head and fills ``StepRows.values`` (pawkit/train/critic.py)."""
+        return bool(getattr(self.bound["advantage_estimator"].call, "needs_values", False))
+
     # ------------------------------------------------------------------ contexts
     def context(self, kind: str, metrics: Metrics | None, **fields: Any) -> StrategyContext:
         b = self.bound[kind]

@@ -27,9 +27,10 @@ from pawkit.rollout.envpool import build_env, make_env_pool
 from pawkit.rollout.engines import build_engine, check_engine, close_engine, sync_engine
 from pawkit.rollout.run import check_splits, draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
-from pawkit.strategies import StepRows
+from pawkit.strategies import StepRows, gae
 from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
+from pawkit.train.critic import build_critic
 from pawkit.train.distributed import Distributed
 from pawkit.train.filtering import sample_step
 from pawkit.train.metrics import Metrics, add_rollout_metrics, reset_peak_memory
@@ -96,7 +97,12 @@ class Trainer(PolicyUpdate):
             self.state.cuda_devices = cuda_devices(self.model)
             # The policy the run starts from (config.model, also on resume): update.load_reference.
             self.reference, self.reference_adapter = load_reference(config, self.model, self.uses_lora)
-            params = [p for p in self.model.parameters() if p.requires_grad]
+            self.critic = build_critic(self.strategies.needs_values, self.model)  # ppo's value head (pawkit/train/critic.py)
+            if self.critic is not None and resume_from is not None:
+                if "critic" not in saved:
+                    raise UsageError(f"{resume_from / 'trainer_state.pt'} holds no critic (value head); it was not written by a run of this estimator")
+                self.critic.load_state_dict(saved["critic"])
+            params = self.trainable_parameters()
             self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
             slots = config.rollout.tasks_per_step * config.rollout.group_size
@@ -222,9 +228,13 @@ class Trainer(PolicyUpdate):
             return
         seqs = self.sequences(batch, metrics)
         t_pass = time.perf_counter()
-        old, ref, entropy = self.old_logprobs(seqs, batch.samples)
+        old, ref, entropy, *values = self.old_logprobs(seqs, batch.samples, with_values=self.critic is not None)
         metrics.set("perf/logprob_pass_seconds", time.perf_counter() - t_pass)  # 0-ish: sampler's log-probs reused, no KL
         rows = self.step_rows(batch, seqs, entropy)
+        value_targets = None
+        if values:  # a critic: V_old(s_t) for the estimator, GAE returns for the value loss
+            rows.values = values[0].tolist()
+            value_targets = (values[0], torch.tensor(gae(rows, self.cfg.algorithm.gamma, self.cfg.algorithm.gae_lambda)[1]))
         advantages = self.advantages(batch, rows, metrics)
         rl = torch.tensor([rl_groups is None or s.group_id in rl_groups for s in batch.samples])
         weights, selected = torch.zeros(len(seqs)), 0
@@ -235,7 +245,7 @@ class Trainer(PolicyUpdate):
             paw_plan.record(eligible, metrics)
             seqs = drop_unweighted_targets(seqs, weights)
             metrics.set("paw/wm_tokens", sum(len(s.wm_ids) for s in seqs))
-        self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows, rl=rl)
+        self.update(seqs, advantages, old, ref, weights, metrics, selected, rows=rows, rl=rl, value_targets=value_targets)
         self.last_learned = (batch, advantages, entropy, paw_plan if self.cfg.paw.enabled else None)  # pawkit/train/wm_view.py
         metrics.add("rollout/advantage_mean", float(advantages[rl].mean()) if rl.any() else 0.0, int(rl.sum()))
         metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s, r in zip(seqs, rl) if r))
@@ -268,6 +278,8 @@ class Trainer(PolicyUpdate):
                 "train_state": train_states[0],
                 "strategies": self.strategies.state_dict(),  # rank 0's; every process restores it
             }
+            if self.critic is not None:
+                state["critic"] = self.critic.state_dict()
             if self.dist.enabled:
                 state["train_states"] = train_states
             path = checkpoint.save(self.out, self.state.step, self.model, self.tokenizer, state, self.cfg.trainer.keep_checkpoints,

@@ -37,6 +37,7 @@ from pawkit.config import Config
 from pawkit.strategies import StepRows
 from pawkit.train.aggregation import AGGREGATIONS
 from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.critic import explained_variance, value_loss
 from pawkit.train.dropout import dropout_disabled
 from pawkit.train.losses import low_var_kl, ppo_clip_loss
 from pawkit.train.metrics import Metrics
@@ -96,6 +97,7 @@ def _adapter_active(model, name: str):
 
 class PolicyUpdate:
     reference_adapter: str | None = None
+    critic = None  # PPO's value head (pawkit/train/critic.py) when the estimator needs values
     optimizer_steps = 0  # optimizer steps taken (not skipped) by this process: the trainer's LR schedule reads it
 
     def reuses_sampled_logprobs(self) -> bool:
@@ -110,13 +112,19 @@ class PolicyUpdate:
         return mode == "sampled"
 
     @torch.no_grad()
-    def old_logprobs(self, seqs: list[TrainingSequence], samples=None):
+    def old_logprobs(self, seqs: list[TrainingSequence], samples=None, with_values: bool = False):
         """Old and reference log-probs ``[R_i]`` per row, plus the mean action entropy ``[N]`` (nats).
 
         With ``samples`` (the rollout's, one per row) and ``reuses_sampled_logprobs``, the old
         log-probs and entropies are the sampler's and only the KL reference needs a pass (none
         when ``algorithm.kl_coef`` is 0); otherwise one pass scores policy and reference.
+        ``with_values`` (a critic run): the policy pass always runs and also gives V_old(s_t)
+        ``[N]`` (reward units), returned as a fourth element.
         """
+        if with_values:
+            values = torch.zeros(len(seqs))
+            with dropout_disabled(self.model, self.reference, self.critic):
+                return (*self._logprob_pass(seqs, policy=True, values=values), values)
         with dropout_disabled(self.model, self.reference):
             reuse = samples is not None and self.reuses_sampled_logprobs() and all(
                 s.sampled_logprobs is not None and len(s.sampled_logprobs) == len(q.response_ids) for s, q in zip(samples, seqs)
@@ -129,9 +137,10 @@ class PolicyUpdate:
             _, ref, _ = self._logprob_pass(seqs, policy=False)
             return old, ref, entropy
 
-    def _logprob_pass(self, seqs: list[TrainingSequence], policy: bool):
+    def _logprob_pass(self, seqs: list[TrainingSequence], policy: bool, values: torch.Tensor | None = None):
         """No-grad scores over the action tokens: the policy's (if ``policy``) and the KL
-        reference's (if ``kl_coef`` > 0); rows not scored hold empty tensors / zero entropy."""
+        reference's (if ``kl_coef`` > 0); rows not scored hold empty tensors / zero entropy.
+        ``values`` ``[N]`` (with ``policy``): filled in place with the critic's V(s_t)."""
         temp = self.cfg.rollout.temperature
         budget, pad, vocab = self.cfg.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)
         old: list[torch.Tensor] = [torch.empty(0)] * len(seqs)
@@ -143,7 +152,10 @@ class PolicyUpdate:
             out = ref_out = None
             if policy:
                 with self._autocast():
-                    out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
+                    out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p,
+                                  value_head=self.critic if values is not None else None)
+                if values is not None:
+                    values[mb.index] = out.values.float().cpu()
             if self.cfg.algorithm.kl_coef > 0:
                 with self._autocast(), self._reference() as reference:
                     ref_out = forward(reference, mb, temp, top_p=self.cfg.rollout.top_p)
@@ -174,11 +186,16 @@ class PolicyUpdate:
         return contextlib.nullcontext()
 
     def update(self, seqs, advantages, old, ref, weights, metrics: Metrics | None = None, selected: int | None = None,
-               rows: StepRows | None = None, rl: torch.Tensor | None = None) -> Metrics:
+               rows: StepRows | None = None, rl: torch.Tensor | None = None, value_targets=None) -> Metrics:
         """``ppo_epochs`` passes of loss + backward + one optimizer step; returns ``metrics``.
 
         ``rl`` (bool ``[N]``, default all): the rows in the PPO, entropy and KL terms; the
         others (a filtered group kept as WM data, pawkit/train/filtering.py) only get the WM term.
+        ``value_targets`` (with a critic): ``(V_old [N], R [N])``; the value loss
+        (pawkit/train/critic.py) × ``algorithm.value_coef`` is a mean over the RL rows of every
+        process (their count all-reduced), logged as ``loss/value_loss``, ``loss/value_clip_fraction``
+        (fractions of rows), ``loss/explained_variance`` (of V_old, once per step) and
+        ``rollout/value_mean``.
 
         Collective under data parallelism: every process calls it once per step, one with no
         samples with empty ``seqs`` (it adds zero gradients to the others' and takes the same
@@ -206,14 +223,22 @@ class PolicyUpdate:
         # One all-reduce: the denominator of the RL terms counts every process's RL rows.
         agg = AGGREGATIONS[self.cfg.algorithm.loss_aggregation]
         denominator = max(self.dist.total(agg.count(torch.tensor([len(s.response_ids) * bool(r) for s, r in zip(seqs, rl)]))), 1)
-        with dropout_disabled(self.model):
+        critic = None
+        if self.critic is not None:
+            v_old, returns = value_targets if value_targets is not None else (torch.zeros(len(seqs)), torch.zeros(len(seqs)))
+            critic = (v_old, returns, max(self.dist.total(int(rl.sum())), 1))
+            if rl.any():
+                metrics.add("rollout/value_mean", float(v_old[rl].mean()), int(rl.sum()))
+                if (ev := explained_variance(v_old[rl], returns[rl])) is not None:
+                    metrics.add("loss/explained_variance", ev, int(rl.sum()))
+        with dropout_disabled(self.model, self.critic):
             for epoch in range(self.cfg.algorithm.ppo_epochs):
-                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, denominator, rows, rl)
+                self._epoch(seqs, advantages, old, ref, weights, metrics, selected, denominator, rows, rl, critic)
                 self._step_optimizer(metrics, epoch)
         return metrics
 
     def _epoch(self, seqs, advantages, old, ref, weights, metrics: Metrics, selected: int, denominator: float,
-               step_rows: StepRows | None = None, rl: torch.Tensor | None = None) -> None:
+               step_rows: StepRows | None = None, rl: torch.Tensor | None = None, critic=None) -> None:
         """Loss and backward over every micro-batch: the gradient of one optimizer step.
 
         The PPO term is ``ppo_clip_loss`` on advantages scaled by the row weights w_r of the
@@ -228,7 +253,7 @@ class PolicyUpdate:
         wm_weighted = wm_raw = 0.0
         for mb in micro_batches(seqs, c.trainer.micro_batch_tokens, self.tokenizer.pad_token_id, len(self.tokenizer)):
             with self._autocast():
-                out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p)
+                out = forward(self.model, mb, temp, top_p=self.cfg.rollout.top_p, value_head=self.critic)
             device = out.logprobs.device
             rows = mb.index.tolist()
             action_mask = mb.action_mask.to(device)
@@ -250,6 +275,8 @@ class PolicyUpdate:
                 kl = low_var_kl(out.logprobs, ref_lp)
                 metrics.add("loss/kl", (kl * mask).sum().item() / max(tokens, 1), tokens)
                 loss = loss + alg.kl_coef * agg.contribution(kl, mask, denominator, max_len)
+            if critic is not None:
+                loss = loss + alg.value_coef * self._value_term(out.values, mb.index, rl, critic, metrics)
             if wm_loss_fn is not None:
                 wm_mask = mb.wm_mask.to(device)
                 per_row = wm_loss_fn(out.logprobs, wm_mask, rows)
@@ -271,6 +298,25 @@ class PolicyUpdate:
             metrics.add("paw/wm_loss_weighted", wm_weighted)
             metrics.add("paw/wm_loss_raw", wm_raw / max(selected, 1), selected)
 
+    def _value_term(self, values: torch.Tensor, index: torch.Tensor, rl: torch.Tensor, critic, metrics: Metrics) -> torch.Tensor:
+        """Σ over this micro-batch's RL rows of the clipped value loss / the step's RL row count."""
+        v_old, returns, count = critic
+        keep = rl[index].to(values.device)
+        picked = index[rl[index]]
+        if not keep.any():
+            return values.sum() * 0.0
+        per_row, clipped = value_loss(values[keep], v_old[picked].to(values.device), returns[picked].to(values.device),
+                                      self.cfg.algorithm.value_clip)
+        n = int(keep.sum())
+        metrics.add("loss/value_loss", per_row.detach().mean().item(), n)
+        metrics.add("loss/value_clip_fraction", clipped.float().mean().item(), n)
+        return per_row.sum() / count
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """What the optimizer steps: the policy's trainable parameters, then the critic's (if any)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return params + (list(self.critic.parameters()) if self.critic is not None else [])
+
     def _step_optimizer(self, metrics: Metrics, epoch: int = 0) -> None:
         """Sum gradients over processes, clip, step (or skip a non-finite update).
 
@@ -281,7 +327,7 @@ class PolicyUpdate:
         advances once per training step whose update ran (``Trainer.train_step``), so every
         epoch of a step uses that step's lr.
         """
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self.trainable_parameters()
         self.dist.sum_gradients(params)
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.trainer.grad_clip)
         skipped = not torch.isfinite(norm)
