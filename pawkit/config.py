@@ -135,7 +135,7 @@ class AlgorithmConfig(_Section):
 class PawConfig(_Section):
     """PaW: the world-model loss on next-observation tokens, and which steps get it with what weight."""
 
-    enabled: bool = Field(False, description="add PaW's world-model loss on o_{t+1} tokens; false = plain RL")
+    enabled: bool = Field(True, description="add PaW's world-model loss on o_{t+1} tokens (on by default: it is what pawkit is for); false = the plain RL baseline")
     selector: str = Field("entropy", description="which eligible transitions get a WM loss: entropy (top κ by mean action-token entropy, PaW), all, random, low_entropy")
     wm_loss: str = Field("cmae", description="WM loss per target token: cmae (PaW's clipped MAE), ce (cross-entropy, ECHO-style), mae (no clip)")
     targets: str = Field("next_observation", description="what each transition's WM target is made of: next_observation (o_{t+1}, PaW) or shuffled (another transition's o_{t+1} from the same batch: the control for 'any extra LM loss'); step context only, except strategies marked in_sequence")

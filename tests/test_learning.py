@@ -21,7 +21,7 @@ def learn(tmp_path, *overrides):
 
 @pytest.mark.learning
 def test_tiny_model_learns_gridnav_with_grpo(tmp_path):
-    start, evals, history = learn(tmp_path)
+    start, evals, history = learn(tmp_path, "paw.enabled=false")  # the plain-RL baseline
     assert start <= 0.2
     assert evals[-1] >= 0.9, f"greedy success per eval: {evals}"
     assert len(history) <= 200

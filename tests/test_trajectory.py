@@ -13,6 +13,7 @@ from pawkit.rollout.envpool import build_env
 from pawkit.rollout.tokens import plain_ids
 from pawkit.rollout.trajectory import TurnPieces, append_turn, turn_pieces
 from pawkit.train.batching import TrainingSequence, forward, micro_batches
+from pawkit.train.evaluate import summarize
 from pawkit.train.models import load_tokenizer
 from pawkit.train.trainer import Trainer
 
@@ -143,6 +144,7 @@ def test_an_observation_that_does_not_fit_ends_the_episode_with_reason_context(t
             assert len(steps) < 6
     assert ended >= 1, [e.end_reason for e in batch.episodes]
     assert batch.metrics()["rollout/context_ended"] == ended
+    assert summarize("gridnav", batch.episodes)["context_ended"] == ended  # evaluation reports it too (eval/context_ended)
     assert "rollout/context_ended" in metrics and metrics["loss/skipped_update"] == 0.0
 
 

@@ -132,6 +132,7 @@ def summarize(env_name: str, episodes: list[Episode]) -> dict[str, Any]:
     kept = [e for e in episodes if e.end_reason != "env_error"]
     result = asdict(Summary.of(env_name, kept))
     result["env_errors"] = len(episodes) - len(kept)
+    result["context_ended"] = sum(e.end_reason == "context" for e in kept)  # trajectory mode: the sequence was full
     return result
 
 
