@@ -105,8 +105,8 @@ class AlgorithmConfig(_Section):
 
     name: str = Field("grpo", description="advantage estimator plugin: grpo, gigpo, rloo or ppo (GAE with a learned critic) (`pawkit plugins`)")
     gamma: float = Field(0.95, ge=0, le=1, description="γ: discount over a trajectory's steps: GiGPO's step returns R_t = r_t + γ·R_{t+1} (GiGPO Eq. 5) and ppo's GAE δ_t = r_t + γ·V(s_{t+1}) − V(s_t); grpo and rloo ignore it (0–1)")
-    gae_lambda: float = Field(0.95, ge=0, le=1, description="λ of ppo's GAE, A_t = Σ_k (γλ)^k δ_{t+k} (Schulman et al. 2016, Eq. 16): 1 = Monte-Carlo return − V, 0 = one-step TD error (0–1)")
-    value_coef: float = Field(0.5, ge=0, description="ppo: weight of the critic's value loss in the total loss (the value head shares the policy's trunk)")
+    gae_lambda: float = Field(1.0, ge=0, le=1, description="λ of ppo's GAE, A_t = Σ_k (γλ)^k δ_{t+k} (Schulman et al. 2016, Eq. 16): 1 = Monte-Carlo return − V (verl's default lam), 0 = one-step TD error (0–1)")
+    value_coef: float = Field(0.1, ge=0, description="ppo: weight of the critic's value loss in the total loss (TRL's vf_coef; the value head shares the policy's trunk, so its gradient also moves the policy)")
     value_clip: float = Field(0.2, ge=0, description="ppo: ε_v of PPO2's clipped value loss ½·max((V−R)², (V_old + clip(V−V_old, ±ε_v) − R)²), reward units; 0 = unclipped ½·(V−R)²")
     norm_by_std: bool = Field(True, description="grpo: divide the group-centred score by the group std; false = mean-only, as Dr GRPO (verl's norm_adv_by_std_in_grpo)")
     gigpo_mode: Literal["mean_norm", "mean_std_norm"] = Field("mean_std_norm", description="gigpo normalisation of both advantages: (x − mean)/(std + ε), or x − mean (GiGPO's F_norm = 1)")

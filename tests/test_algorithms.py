@@ -163,7 +163,7 @@ def board(tmp_path, *extra):
         "rollout.tasks_per_step=4", "rollout.group_size=2", "rollout.output_format=plain", "rollout.constrained=true",
         "rollout.prompt_style=compact", "rollout.chat_template=false", "rollout.max_new_tokens=4",
         "rollout.history_length=0", "algorithm.kl_coef=0", "trainer.eval_every=0", "trainer.early_stop_success=null",
-        "algorithm.filter_groups=zero_variance", *extra])
+        "algorithm.filter_groups=zero_variance", "paw.enabled=false", *extra])  # plain RL unless a test turns PaW on
 
 
 def tasks_of(batch):

@@ -116,7 +116,7 @@ def test_gridnav_preview_shows_the_rollouts_own_prompts_anchor_and_wm_target(cap
         assert step["anchor"] == t.observation.text
         assert step["wm_target"] == wm_text and step["wm_target_tokens"] == n_wm
         assert step["wm_target"] == config.paw.delimiter + t.next_observation.text
-        assert step["wm_target_cut"] is False and step["paw_enabled"] is False
+        assert step["wm_target_cut"] is False and step["paw_enabled"] is True  # PaW is on by default (#24)
         assert (step["reward"], step["done"], step["success"]) == (t.reward, t.done, t.done and t.reward > 0)
 
     # the first prompt is byte for byte the one run_rollout gives the model
