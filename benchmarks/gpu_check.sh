@@ -8,6 +8,9 @@
 # Offline (HF_HUB_OFFLINE=1): nothing is downloaded; the tokenizer is in benchmarks/assets/ and the
 # webshop catalog is generated into a temporary PAWKIT_CACHE. Runs from this checkout whether or not
 # pawkit is pip-installed. The output also goes to $OUT/gpu_check.txt when OUT is set.
+# Then, when a Python with vLLM is found (rollout.vllm.python's search: $PAWKIT_VLLM_PYTHON, the side
+# venv of scripts/install-vllm.sh, this Python), benchmarks/rollout_engines.py compares HF and vLLM
+# rollouts (issue #25 item 5; its exit status is reported, not returned). VLLM_CHECK_TIMEOUT: 600 s.
 # Exit status: gpu_check.py's, 1 without a usable GPU, 124 when GPU_CHECK_TIMEOUT (default 480 s) ran out.
 set -uo pipefail
 
@@ -42,6 +45,19 @@ timeout --signal=TERM --kill-after=15 "$LIMIT" "$PYTHON" benchmarks/gpu_check.py
 rc=${PIPESTATUS[0]}
 if [ "$rc" = 124 ]; then
     echo "error: the GPU check ran past ${LIMIT} s and was stopped (GPU_CHECK_TIMEOUT)" | tee -a "$log" >&2
+fi
+if [ "$dry" = 0 ]; then
+    vpy="$("$PYTHON" -c 'from pawkit.rollout.vllm_server import find_python
+try: print(find_python(None))
+except Exception: pass' 2>/dev/null)"
+    if [ -n "$vpy" ]; then
+        echo "vLLM found ($vpy): HF vs vLLM rollouts (benchmarks/rollout_engines.py)" | tee -a "$log"
+        timeout --signal=TERM --kill-after=15 "${VLLM_CHECK_TIMEOUT:-600}" "$PYTHON" benchmarks/rollout_engines.py --steps 2 \
+            model.device=cuda rollout.vllm.enforce_eager=true 2>&1 | tee -a "$log"
+        echo "rollout_engines exit status: ${PIPESTATUS[0]}" | tee -a "$log"
+    else
+        echo "vLLM: no Python here imports it (bash scripts/install-vllm.sh with PAWKIT_VLLM_PACKAGE=vllm==0.32.0); engine comparison skipped" | tee -a "$log"
+    fi
 fi
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT" && cp "$log" "$OUT/gpu_check.txt"

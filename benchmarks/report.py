@@ -75,6 +75,10 @@ def benches() -> list[Bench]:
         Bench("rollout_sciworld", "rollout loop vs raw generate, env-time share: sciworld",
               [*py, "benchmarks/rollout_throughput.py", "--env", "sciworld", "--model", "tiny", "--repeats", "1", *TINY_ROLLOUT,
                "rollout.max_steps=5"], needs="sciworld"),
+        Bench("rollout_engines", "rollout engines side by side: HF generate vs a vLLM server (equal threads), SmolLM2-135M + "
+              "LoRA on webshop, constrained numbered actions and think_action replies of <= 128 tokens, 2x4 episodes, 2 turns",
+              [*py, "benchmarks/rollout_engines.py", "--steps", "2", "rollout.tasks_per_step=2", "rollout.group_size=4",
+               "rollout.max_steps=2"], needs="webshop"),
         Bench("sciworld_steps", "ScienceWorld env steps/s: package step vs pawkit's adapter",
               [*py, "benchmarks/sciworld_steps.py", "--rounds", "1"], needs="java"),
         Bench("memory", "peak RSS and update time vs micro_batch_tokens",

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pawkit import __version__
-from pawkit.config import dump_config, env_config_file, load_config, load_config_with_sources, read_yaml, run_config_file
+from pawkit.config import dump_config, env_config_file, load_config, load_config_with_sources, run_config_file
 from pawkit.config_reference import explain
 from pawkit.experiments.sweep import add_command as add_sweep_command
 from pawkit.plugins import HOOKS, broken_plugins, load_plugins, pm, registry
@@ -252,40 +252,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from pawkit.train.evaluate import EvaluationFailed, evaluate  # torch: only for the commands that train
-    from pawkit.train.models import checkpoint_model, model_path_problem
-
-    if args.episodes < 1:
-        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
-    model = args.model
-    if not Path(model).expanduser().exists() and (problem := model_path_problem(model)):
-        raise UsageError(problem)  # a missing path: say so before asking for an env
-    resolved, kind = checkpoint_model(Path(model).expanduser())  # a run or step folder given for its model/
-    # a step folder holds a config.json of its own (not a model's): only a run folder could be a model folder too
-    if resolved is not None and (kind == "a checkpoint folder" or not (Path(model).expanduser() / "config.json").exists()):
-        print(f"{model} is {kind}: evaluating {resolved}", file=sys.stderr)
-        model = str(resolved)
-    overrides = list(args.overrides) + [f"model.name={model}"]
-    run = run_config_file(args.model) if not args.config else None  # a checkpoint of a run: that run's config
-    if run is not None and args.env is not None:  # another env than the run's: that env's config
-        run_env = read_yaml(run).get("env")
-        run = run if isinstance(run_env, dict) and run_env.get("name") == args.env else None
-    run = run.parent if run is not None else None
-    config = _command_config(args, overrides, run)
-    require_ready(config.env.name, config.env.options)
-    try:
-        result = evaluate(config, episodes=args.episodes, split=args.split, show_progress=not args.quiet)
-    except EvaluationFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result))
-    else:
-        _table("eval summary", ["metric", "value"], [[k, f"{v}"] for k, v in result.items()])
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pawkit", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -342,14 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="delete an earlier run in trainer.output_dir and start over")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    ev = command("eval", cmd_eval, "evaluate a model or checkpoint")
-    env_args(ev, required=False)
-    ev.add_argument("--model", required=True, help="built-in name, HF id, or checkpoint path (a run, step or model "
-                    "folder of a pawkit run: that run's config.yaml is the base config unless --config is given)")
-    ev.add_argument("--episodes", type=int, default=32)
-    ev.add_argument("--split", default=None)
-    ev.add_argument("--json", action="store_true")
-    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    __import__("pawkit.commands.evaluate", fromlist=["add_command"]).add_command(sub)  # pawkit/commands/evaluate.py
 
     add_sweep_command(sub)
     __import__("pawkit.commands.view", fromlist=["add_command"]).add_command(sub)  # pawkit/commands/view.py

@@ -68,13 +68,31 @@ class ModelConfig(_Section):
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto = this process's GPU (cuda:LOCAL_RANK) when there is one, else cpu")
 
 
+class VllmConfig(_Section):
+    """rollout.engine=vllm: a vLLM server that samples the rollouts (docs/running-at-scale.md)."""
+
+    python: str | None = Field(None, description="Python of the vLLM side environment that runs the managed server; null = $PAWKIT_VLLM_PYTHON, else ~/.cache/pawkit/vllm-venv/bin/python (scripts/install-vllm.sh), else this Python if it has vllm")
+    url: str | None = Field(None, description="use a server already running at this base URL (http://host:port) instead of starting one; it must share this machine's filesystem for weight syncs and run with the flags pawkit would pass (see the server log of a managed run)")
+    cpu_threads: int = Field(1, ge=1, description="CPU only: OpenMP threads of the server's worker, bound to the machine's last cores (VLLM_CPU_OMP_THREADS_BIND)")
+    kv_cache_gb: float = Field(1.0, gt=0, description="CPU only: KV-cache size (VLLM_CPU_KVCACHE_SPACE, GiB)")
+    gpu_memory_utilization: float = Field(0.35, gt=0, le=1, description="GPU only: fraction of the GPU the server may take (the trainer needs the rest when both share it)")
+    max_model_len: int | None = Field(None, ge=16, description="longest prompt + reply the server accepts (tokens); null = rollout.max_prompt_tokens + rollout.max_new_tokens")
+    enforce_eager: bool = Field(True, description="no torch.compile / CUDA graphs: starts in ~30-60 s instead of 2-6 min on CPU; false for long GPU runs")
+    lora_sync: Literal["auto", "adapter", "merged"] = Field("auto", description="LoRA runs: how the server gets each update — adapter (hot-swap the saved adapter, a new version name per update), merged (merge it into the base weights and reload them all), auto = merged on CPU (LoRA decoding there is 2.5-5x slower), adapter on GPU")
+    tis_cap: float | None = Field(2.0, gt=0, description="truncated importance sampling: each action token's policy-gradient term is weighted by min(π_trainer / π_vllm, tis_cap) over the sampled token (verl, prime-rl); null = off")
+    start_timeout: float = Field(600.0, gt=0, description="seconds the managed server may take to answer /health before the run stops with its log tail")
+    request_timeout: float = Field(900.0, gt=0, description="seconds one sampling request may take")
+    server_args: list[str] = Field(default_factory=list, description="extra command-line flags for the managed server (vllm.entrypoints.openai.api_server)")
+
+
 class RolloutConfig(_Section):
     """How episodes are played: group sizes, prompts, sampling, reply format, env workers."""
 
     group_size: int = Field(8, ge=1, description="G: episodes per task, all reset to the same state; a GRPO/GiGPO/RLOO group (episodes)")
     tasks_per_step: int = Field(16, ge=1, description="tasks drawn per training step; a step plays tasks_per_step × group_size episodes (tasks)")
     max_steps: int | None = Field(None, ge=1, description="per-episode turn limit (turns); null = the env's own max_steps")
-    engine: str = Field("hf", description="what samples the replies: a rollout engine plugin (`pawkit plugins`); hf = Hugging Face generate on the trainer's own model")
+    engine: str = Field("hf", description="what samples the replies: a rollout engine plugin (`pawkit plugins`); hf = Hugging Face generate on the trainer's own model, vllm = a vLLM server (rollout.vllm)")
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
     context: Literal["step", "trajectory"] = Field("step", description="step = one prompt per turn (verl-agent: task, the last history_length pairs, observation); trajectory = one token sequence per episode that grows turn by turn (SkyRL/verifiers), trained as one sequence, PaW's WM targets its observation segments")
     history_length: int = Field(2, ge=0, description="most recent (observation, action) pairs shown in the prompt, as verl-agent's history_length (pairs)")
     max_new_tokens: int = Field(512, ge=1, description="longest reply the model may generate per turn (tokens)")

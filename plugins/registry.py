@@ -108,6 +108,8 @@ class _RolloutEngines:
     def register_rollout_engines(self, register):
         register("hf", "pawkit.rollout.generate:Generator",
                  description="Hugging Face generate: left-padded batches, the trainer's own model (no weight sync needed).")
+        register("vllm", "pawkit.rollout.vllm_engine:VllmEngine",
+                 description="a vLLM server (rollout.vllm; scripts/install-vllm.sh): token ids in and out, weights synced after each update.")
 
 
 class _AdvantageEstimators:

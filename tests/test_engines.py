@@ -92,7 +92,8 @@ def test_an_unknown_engine_is_one_line_before_the_model_loads(tmp_path, capsys):
     code = cli.main(["train", "--env", "gridnav", "rollout.engine=vlm", f"trainer.output_dir={tmp_path}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert err[0] == "error: rollout.engine: unknown rollout_engine 'vlm'; available: hf, test/counting, test/nosample"
+    assert err[0] == ("error: rollout.engine: unknown rollout_engine 'vlm' (did you mean 'vllm'?); "
+                      "available: hf, test/counting, test/nosample, vllm")
     assert time.perf_counter() - t0 < 30
 
 

@@ -24,7 +24,7 @@ from pawkit.cache import cache_dir
 from pawkit.config import Config, check_writable_dir
 from pawkit.protocol import UsageError
 from pawkit.rollout.envpool import build_env, make_env_pool
-from pawkit.rollout.engines import build_engine, check_engine, close_engine, sync_engine
+from pawkit.rollout.engines import build_engine, check_engine, close_engine, logprob_check, sync_engine
 from pawkit.rollout.run import check_splits, draw_tasks, run_rollout
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.strategies import StepRows, gae
@@ -65,7 +65,7 @@ class Trainer(PolicyUpdate):
         self.state = TrainState(task_rng=random.Random(config.seed + RANK_SEED_STRIDE * self.dist.rank))
         self.state.selector_gen.manual_seed(config.seed)
         self.strategies = RunStrategies(config)  # unknown names, bad options: one line before the model loads
-        check_engine(config.rollout.engine)
+        check_engine(config.rollout.engine, config.rollout)  # an unknown engine, no vLLM: one line before the model loads
         # A checkpoint folder (train's RunDir picked and verified it), or True: the newest intact one.
         resume_from = resume if isinstance(resume, Path) else (checkpoint.resume_point(self.out)[0] if resume else None)
         model_cfg = config.model
@@ -230,6 +230,7 @@ class Trainer(PolicyUpdate):
         t_pass = time.perf_counter()
         old, ref, entropy, *values = self.old_logprobs(seqs, batch.samples, with_values=self.critic is not None)
         metrics.set("perf/logprob_pass_seconds", time.perf_counter() - t_pass)  # 0-ish: sampler's log-probs reused, no KL
+        self.tis_weights = logprob_check(self.generator, old, batch.samples, self.cfg.rollout.vllm.tis_cap, metrics)  # vLLM vs trainer
         rows = self.step_rows(batch, seqs, entropy)
         value_targets = None
         if values:  # a critic: V_old(s_t) for the estimator, GAE returns for the value loss

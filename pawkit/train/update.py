@@ -99,6 +99,7 @@ class PolicyUpdate:
     reference_adapter: str | None = None
     critic = None  # PPO's value head (pawkit/train/critic.py) when the estimator needs values
     optimizer_steps = 0  # optimizer steps taken (not skipped) by this process: the trainer's LR schedule reads it
+    tis_weights: list[torch.Tensor] | None = None  # per row [R_i]: truncated IS weights of the step (engines.logprob_check)
 
     def reuses_sampled_logprobs(self) -> bool:
         """Whether the sampler's recorded log-probs and entropies stand in for the old-log-prob
@@ -127,7 +128,8 @@ class PolicyUpdate:
                 return (*self._logprob_pass(seqs, policy=True, values=values), values)
         with dropout_disabled(self.model, self.reference):
             reuse = samples is not None and self.reuses_sampled_logprobs() and all(
-                s.sampled_logprobs is not None and len(s.sampled_logprobs) == len(q.response_ids) for s, q in zip(samples, seqs)
+                s.sampled_logprobs is not None and s.sampled_entropies is not None  # None: an engine without entropies (vLLM)
+                and len(s.sampled_logprobs) == len(q.response_ids) for s, q in zip(samples, seqs)
             )
             if not reuse:
                 return self._logprob_pass(seqs, policy=True)
@@ -263,6 +265,8 @@ class PolicyUpdate:
             row_w = agg.weights(mask, max_len).to(device).unsqueeze(1)
             old_lp = _scatter(action_mask, [old[i] for i in rows], device)
             adv = advantages[mb.index].to(device).unsqueeze(1).expand_as(mask)
+            if self.tis_weights is not None:  # rollout.vllm.tis_cap: w_t·ℓ_t, as ppo_clip_loss is positively homogeneous in A
+                adv = adv * _scatter(action_mask, [self.tis_weights[i] for i in rows], device)
             pg, clipfrac = ppo_clip_loss(out.logprobs, old_lp, adv * row_w, mask, alg.clip_low, alg.clip_high, alg.clip_ratio_c)
             pg_sum = pg * tokens  # Σ_r w_r Σ_t ℓ_{r,t}: ppo_clip_loss is a token mean over mask
             loss = pg_sum / denominator
