@@ -12,7 +12,7 @@ import sys
 import yaml
 
 from pawkit.cli import main
-from pawkit.experiments.report import fmt_mean_std, mean_std
+from pawkit.experiments.report import arm_wm_accuracy, fmt_mean_std, fmt_record_wm, fmt_wm, mean_std
 
 
 def sweep_file(tmp_path, **changes):
@@ -81,6 +81,19 @@ def test_sweep_runs_every_arm_and_seed_resumes_and_reports(tmp_path, capsys):
     assert "± " in report and "mini-curves.png" in report
     png = tmp_path / "out" / "mini-curves.png"
     assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_wm_accuracy_says_where_it_was_measured():
+    """A training-batch WM accuracy (wm_eval_episodes: 0) is printed as "(train)", never passed
+    off as held-out, and never averaged with held-out values of the same arm."""
+    held_out = {"wm_accuracy": 0.5, "train_wm_accuracy": 0.9}
+    train_only = {"train_wm_accuracy": 0.25}
+    assert fmt_record_wm(held_out) == "0.500"
+    assert fmt_record_wm(train_only) == "0.250 (train)"
+    assert fmt_record_wm({}) == "n/a"
+    assert arm_wm_accuracy([held_out, train_only]) == ((0.5, 0.0, 1), "held-out")
+    assert fmt_wm(arm_wm_accuracy([train_only, {"train_wm_accuracy": 0.75}])) == "0.500 ± 0.354 (train)"
+    assert fmt_wm(arm_wm_accuracy([{}])) == "n/a"
 
 
 def test_a_crashing_run_is_recorded_and_the_sweep_goes_on(tmp_path):

@@ -6,7 +6,8 @@ Reads ``<output_dir>/results.jsonl`` (the last record of each arm and seed) and 
 Columns: final success (the after-training eval when ``trainer.eval_before_after`` is on, else
 the last periodic ``eval/success_rate``), its mean return, WM token accuracy (argmax == target on
 the next-observation tokens of held-out episodes played by the final checkpoint — ``pawkit eval``
-— for every arm, PaW or not; ``n/a`` when ``wm_eval_episodes: 0``), wall time of the training
+— for every arm, PaW or not; with ``wm_eval_episodes: 0`` the last training step's
+``paw/wm_token_accuracy`` instead, marked "(train)" because it is not held-out), wall time of the training
 process, and the number of seeds that finished. Std is the sample standard deviation (n − 1).
 Runs stopped by a signal before ``trainer.steps`` (status ``stopped``) are never averaged with the
 finished ones: they are counted as unfinished in the seeds column and listed under "Unfinished runs".
@@ -27,6 +28,7 @@ from pawkit.experiments.results import (
     read_metrics,
     read_results,
     renamed,
+    wm_accuracy,
 )
 
 
@@ -57,7 +59,7 @@ def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]])
             "arm": arm,
             "success": mean_std(r.get("final_success") for r in ok),
             "return": mean_std(r.get("final_return") for r in ok),
-            "wm_accuracy": mean_std(r.get("wm_accuracy", r.get("train_wm_accuracy")) for r in ok),
+            "wm_accuracy": arm_wm_accuracy(ok),
             "wall": mean_std(r.get("wall_seconds") for r in ok),
             "steps": mean_std(r.get("steps") for r in ok),
             "n": len(ok),
@@ -65,6 +67,20 @@ def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]])
             "failed": sum(r.get("status") not in ("ok", "stopped") for r in runs),
         })
     return rows
+
+
+def arm_wm_accuracy(runs: list[dict[str, Any]]) -> tuple[tuple[float, float, int] | None, str]:
+    """Mean ± std of the arm's WM token accuracy and its source: held-out values only when any
+    run has one (never averaged with training-batch values), else the training-batch values."""
+    measured = [wm_accuracy(r) for r in runs]
+    source = "held-out" if any(src == "held-out" for _, src in measured) else "train"
+    return mean_std(v for v, src in measured if src == source), source
+
+
+def fmt_wm(stats: tuple[tuple[float, float, int] | None, str]) -> str:
+    value, source = stats
+    text = fmt_mean_std(value)
+    return f"{text} (train)" if value is not None and source == "train" else text
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -77,7 +93,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         seeds = f"{row['n']}" + (f" ({', '.join(notes)})" if notes else "")
         lines.append(
             f"| {row['arm']} | {fmt_mean_std(row['success'])} | {fmt_mean_std(row['return'])} | "
-            f"{fmt_mean_std(row['wm_accuracy'])} | {fmt_mean_std(row['wall'], 1)} | {fmt_mean_std(row['steps'], 0)} | {seeds} |"
+            f"{fmt_wm(row['wm_accuracy'])} | {fmt_mean_std(row['wall'], 1)} | {fmt_mean_std(row['steps'], 0)} | {seeds} |"
         )
     return "\n".join(lines)
 
@@ -195,8 +211,10 @@ def write_report(sweep: SweepConfig) -> Path:
         markdown_table(rows) if rows else "_no results yet_",
         "",
         "Mean ± sample std over seeds. *final success*: greedy success on the eval split after the last "
-        "step (last `eval/success_rate`); *WM token accuracy*: argmax == target on next-observation tokens "
-        f"of {sweep.wm_eval_episodes} held-out episodes played by the final checkpoint (`pawkit eval`); "
+        "step (last `eval/success_rate`); *WM token accuracy*: argmax == target on next-observation tokens"
+        + (f" of {sweep.wm_eval_episodes} held-out episodes played by the final checkpoint (`pawkit eval`)"
+           if sweep.wm_eval_episodes else "")
+        + "; values marked (train) are the last training step's `paw/wm_token_accuracy` (training batch, not held-out); "
         "*wall time*: the training process, one run.",
         "",
     ]
@@ -213,7 +231,7 @@ def write_report(sweep: SweepConfig) -> Path:
     for (arm, seed), r in sorted(records.items(), key=lambda kv: (list(sweep.arms).index(kv[0][0]) if kv[0][0] in sweep.arms else 1e9, kv[0][1])):
         lines.append(
             f"| {arm} | {seed} | {_status(r)} | {r.get('steps', '')} | {_num(r.get('final_success'))} | "
-            f"{_num(r.get('final_return'))} | {_num(r.get('wm_accuracy', r.get('train_wm_accuracy')))} | {_num(r.get('wall_seconds'), 1)} |"
+            f"{_num(r.get('final_return'))} | {fmt_record_wm(r)} | {_num(r.get('wall_seconds'), 1)} |"
         )
     stopped = [r for r in records.values() if r.get("status") == "stopped"]
     if stopped:
@@ -230,6 +248,12 @@ def write_report(sweep: SweepConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def fmt_record_wm(record: dict[str, Any]) -> str:
+    """One run's WM token accuracy as the tables and the sweep's progress lines print it."""
+    value, source = wm_accuracy(record)
+    return _num(value) + (" (train)" if source == "train" else "")
 
 
 def _status(record: dict[str, Any]) -> str:

@@ -27,6 +27,18 @@ OLD_METRIC_NAMES = {
 }
 
 
+def wm_accuracy(record: dict[str, Any]) -> tuple[float | None, str]:
+    """The WM token accuracy a run record reports and where it was measured: ``(value, source)``,
+    source ``"held-out"`` (``pawkit eval`` of the
+    final checkpoint, or the trainer's own eval) or ``"train"`` (the last training step's
+    ``paw/wm_token_accuracy``, used only when no held-out value exists); ``(None, "")`` when neither."""
+    if record.get("wm_accuracy") is not None:
+        return record["wm_accuracy"], "held-out"
+    if record.get("train_wm_accuracy") is not None:
+        return record["train_wm_accuracy"], "train"
+    return None, ""
+
+
 def renamed(metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` under today's names (old names renamed; a new name already there wins)."""
     out = {k: v for k, v in metrics.items() if k not in OLD_METRIC_NAMES}

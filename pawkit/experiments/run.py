@@ -34,6 +34,7 @@ from pawkit.experiments.plan import (
     plan_runs,
     train_command,
 )
+from pawkit.experiments.report import fmt_record_wm
 from pawkit.experiments.results import (
     RESULTS_FILE,
     latest_records,
@@ -166,10 +167,9 @@ def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool =
                           soft_wrap=True, markup=False)
         elif result["status"] == "ok":
             success = result.get("final_success")
-            wm = result.get("wm_accuracy")
             console.print(
                 f"[{i}/{total}] {result['arm']} seed {result['seed']}: ok, {result['steps']} steps, "
-                f"success {_fmt(success)}, return {_fmt(result.get('final_return'))}, WM acc {_fmt(wm)}, "
+                f"success {_fmt(success)}, return {_fmt(result.get('final_return'))}, WM acc {fmt_record_wm(result)}, "
                 f"{result['wall_seconds']:.1f} s", highlight=False, soft_wrap=True,
             )
         else:
