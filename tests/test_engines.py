@@ -12,7 +12,7 @@ import pytest
 from pawkit import cli, plugins
 from pawkit.config import load_config
 from pawkit.hookspecs import hookimpl
-from pawkit.rollout.generate import Generator
+from pawkit.rollout.generate import Generator, TurnLost
 from pawkit.train.trainer import Trainer
 
 
@@ -39,6 +39,21 @@ class CountingEngine(Generator):
         self.closed += 1
 
 
+class LosesFirstTurn(Generator):
+    """Today's HF sampling, except that the first call raises ``TurnLost``, as the vLLM engine
+    does after restarting a server that died mid-turn."""
+
+    def __init__(self, model, tokenizer, cfg):
+        super().__init__(model, tokenizer, cfg)
+        self.calls = 0
+
+    def sample(self, prompts, tries, temperature):
+        self.calls += 1
+        if self.calls == 1:
+            raise TurnLost("the vLLM server died during this turn and was restarted")
+        return super().sample(prompts, tries, temperature)
+
+
 class NoSample:
     def __init__(self, model, tokenizer, cfg):
         self.tokenizer, self.cfg = tokenizer, cfg
@@ -48,6 +63,7 @@ class NoSample:
 def register_rollout_engines(register):
     register("test/counting", CountingEngine)
     register("test/nosample", NoSample)
+    register("test/losesturn", LosesFirstTurn)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,13 +103,31 @@ def test_a_plugin_engine_samples_every_turn_and_gets_the_weights_after_each_upda
     assert engine.closed == 1
 
 
+def test_a_lost_turn_drops_its_episodes_without_stopping_the_run(tmp_path):
+    """All 8 episodes lost on step 1's first turn: counted as env errors and engine-lost ones,
+    logged, not held against trainer.max_env_error_rate (0.5); step 2 trains as usual."""
+    trainer = Trainer(config(tmp_path, "rollout.engine=test/losesturn"))
+    try:
+        first = trainer.train_step()
+        assert first["rollout/env_errors"] == 8.0 and first["rollout/engine_lost_episodes"] == 8.0
+        assert trainer.last_batch.samples == []
+        second = trainer.train_step()
+        assert second["rollout/env_errors"] == 0.0 and second["rollout/engine_lost_episodes"] == 0.0
+        assert second["rollout/episodes"] == 8.0 and len(trainer.last_batch.samples) > 0
+    finally:
+        trainer.close()
+    log = (tmp_path / "env_errors.log").read_text().splitlines()
+    assert len([line for line in log if line.startswith("step 1: ")]) == 8
+    assert all("TurnLost: the vLLM server died during this turn" in line for line in log if line.startswith("step 1: "))
+
+
 def test_an_unknown_engine_is_one_line_before_the_model_loads(tmp_path, capsys):
     t0 = time.perf_counter()
     code = cli.main(["train", "--env", "gridnav", "rollout.engine=vlm", f"trainer.output_dir={tmp_path}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert err[0] == ("error: rollout.engine: unknown rollout_engine 'vlm' (did you mean 'vllm'?); "
-                      "available: hf, test/counting, test/nosample, vllm")
+                      "available: hf, test/counting, test/losesturn, test/nosample, vllm")
     assert time.perf_counter() - t0 < 30
 
 

@@ -8,7 +8,7 @@ import torch
 from pawkit.config import load_config
 from pawkit.protocol import Action, Episode, Observation, StepResult, Task
 from pawkit.rollout.envpool import EnvPool, make_env_pool
-from pawkit.rollout.generate import Generator
+from pawkit.rollout.generate import Generator, TurnLost
 from pawkit.rollout.run import Slot, run_rollout
 from pawkit.rollout.samples import RolloutBatch
 from pawkit.train.models import load_model
@@ -87,6 +87,44 @@ def test_gridnav_rollout_samples_mirror_the_episodes(setup, max_steps):
     check_kept_episodes(env, batch, group_size, limit)
     if max_steps == 2:  # 1-step tasks may finish; everything else runs out of turns
         assert any(e.end_reason == "max_steps" for e in batch.episodes)
+
+
+class LosesTurn(Generator):
+    """The HF engine, except that its ``lose``-th ``sample`` call (0-based) raises ``TurnLost``
+    the way a vLLM engine does after restarting a dead server."""
+
+    def __init__(self, base: Generator, lose: int):
+        super().__init__(base.model, base.tokenizer, base.cfg)
+        self.lose, self.calls = lose, 0
+
+    def sample(self, prompts, tries, temperature):
+        self.calls += 1
+        if self.calls - 1 == self.lose:
+            raise TurnLost("the vLLM server died during this turn and was restarted")
+        return super().sample(prompts, tries, temperature)
+
+
+def test_an_engine_that_loses_a_turn_ends_exactly_those_episodes_as_env_errors(setup):
+    """Turn 0 lost: every episode is an env error and nothing is sampled again; turn 1 lost:
+    the episodes still running then are dropped, those that ended on turn 0 are kept."""
+    cfg, generator = setup
+    env = GridNavEnv()
+    tasks, group_size = far_tasks(env, 2), 2
+    with make_env_pool("gridnav", {}, len(tasks) * group_size) as pool:
+        lost_first = LosesTurn(generator, lose=0)
+        batch = run_rollout(env, pool, lost_first, tasks, group_size, cfg.rollout, 1.0, 3)
+        assert lost_first.calls == 1  # the loop stops: no slot is left running
+        assert batch.env_errors == batch.engine_lost == 4 and batch.samples == [] and batch.generated_tokens == 0
+        assert all(e.end_reason == "env_error" for e in batch.episodes)
+        assert all("TurnLost: the vLLM server died during this turn" in m for m in batch.env_error_messages)
+
+        torch.manual_seed(2)
+        lost_second = LosesTurn(generator, lose=1)
+        batch = run_rollout(env, pool, lost_second, tasks, group_size, cfg.rollout, 1.0, 3)
+    assert lost_second.calls == 2  # tasks are >= 2 steps away: all four were running at turn 1
+    assert batch.env_errors == batch.engine_lost == 4 and batch.samples == []
+    assert batch.metrics()["rollout/engine_lost_episodes"] == 4.0
+    assert [len(e.transitions) for e in batch.episodes] == [1, 1, 1, 1]  # turn 0 happened, then was discarded
 
 
 class FlakyGridNav(GridNavEnv):

@@ -29,6 +29,7 @@ import torch
 from pawkit import cli
 from pawkit.config import load_config
 from pawkit.rollout.constrained import ActionTrie
+from pawkit.rollout.generate import TurnLost
 from pawkit.rollout.tokens import plain_ids
 from pawkit.rollout.vllm_server import (
     VllmServer,
@@ -288,7 +289,7 @@ def test_eval_engine_openai_plays_a_served_model(model_dir, tmp_path, capsys):
 
 @needs_vllm
 @pytest.mark.slow
-def test_a_server_that_dies_mid_run_is_restarted_once_then_the_run_stops_in_one_line(model_dir, capsys):
+def test_a_server_that_dies_mid_run_loses_the_turn_is_restarted_once_then_the_run_stops_in_one_line(model_dir, capsys):
     from pawkit.rollout.vllm_engine import VllmEngine
     from pawkit.train.models import load_model
 
@@ -303,8 +304,10 @@ def test_a_server_that_dies_mid_run_is_restarted_once_then_the_run_stops_in_one_
             os.killpg(engine.server.proc.pid, signal.SIGKILL)
             engine.server.proc.wait(10)
             if round_ == 0:
-                again = engine.sample(prompts, [None], 1.0)  # restarted, the same weights
+                with pytest.raises(TurnLost):  # the turn is lost (its episodes become env errors), the server is back
+                    engine.sample(prompts, [None], 1.0)
                 assert engine.restarts == 1 and "the vLLM server died; restarting it once" in capsys.readouterr().err
+                again = engine.sample(prompts, [None], 1.0)  # the restarted server, the same weights
                 assert (trainer_logprobs(model, prompts[0], again.ids[0]) - torch.tensor(again.logprobs[0])).abs().max() < BOUND
             else:
                 with pytest.raises(VllmServerError) as caught:

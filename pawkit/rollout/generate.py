@@ -148,6 +148,14 @@ def sampling_logits(logits: torch.Tensor, temperature: float, top_p: float) -> t
     return logits
 
 
+class TurnLost(RuntimeError):
+    """Raised by an engine's ``sample`` when it could not generate this turn but has recovered
+    for the next (a vLLM server that died and was restarted). The rollout ends the episodes of
+    that turn as env errors (``rollout/env_errors`` and ``rollout/engine_lost_episodes``, the
+    message in ``env_errors.log``; they do not count towards ``trainer.max_env_error_rate``) and
+    carries on; an engine that cannot recover raises its own one-line error instead."""
+
+
 class Sampled(NamedTuple):
     """Per prompt: the response ids, each token's sampled log-prob and its distribution's entropy (nats)."""
 

@@ -32,7 +32,7 @@ from pawkit.protocol import Action, Env, Episode, Observation, StepResult, Task,
 from pawkit.rollout import numbered
 from pawkit.rollout.budget import FittedPrompt, fit_prompt
 from pawkit.rollout.constrained import ActionTrie
-from pawkit.rollout.generate import Generator, Sampled
+from pawkit.rollout.generate import Generator, Sampled, TurnLost
 from pawkit.rollout.contract import _SURROGATE, EnvContractError, check_result  # noqa: F401 (check_result: re-exported)
 from pawkit.rollout.parsing import parse_action
 from pawkit.rollout.prompts import build_prompt
@@ -167,7 +167,8 @@ def run_rollout(
 
     ``env`` is a local instance used only for prompt pieces; ``pool`` executes the episodes
     (``len(tasks) * group_size`` slots). An env exception drops that episode (counted in
-    ``env_errors``, its samples left out); the rest carry on.
+    ``env_errors``, its samples left out); the rest carry on. An engine's ``TurnLost`` drops
+    the episodes of that turn the same way.
     """
     limit = max_steps or cfg.max_steps or env.max_steps
     slots = _make_slots(env, tasks, group_size)
@@ -189,7 +190,13 @@ def run_rollout(
         if not active:
             break
         prompts, tries = _build_prompts(env, generator, cfg, active, batch)
-        sampled, actions = _act(generator, cfg, active, prompts, tries, temperature, batch)
+        try:
+            sampled, actions = _act(generator, cfg, active, prompts, tries, temperature, batch)
+        except TurnLost as error:  # the engine recovered, this turn's replies are gone
+            for slot in active:
+                slot.drop(batch, error)
+            batch.engine_lost += len(active)
+            continue
         t0 = time.perf_counter()
         results = pool.step([(s.index, a.command) for s, a in zip(active, actions)])
         batch.env_seconds += time.perf_counter() - t0

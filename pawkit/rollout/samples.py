@@ -46,6 +46,7 @@ class RolloutBatch:
     samples: list[StepSample]
     env_errors: int = 0
     env_error_messages: list[str] = field(default_factory=list)
+    engine_lost: int = 0  # of env_errors: episodes ended because the engine lost their turn (TurnLost)
     truncated_prompts: int = 0
     unsolvable_episodes: int = 0  # episodes whose task needs more turns than their limit
     env_seconds: float = 0.0
@@ -60,6 +61,7 @@ class RolloutBatch:
         out.update({
             "rollout/episodes": float(len(self.episodes)),
             "rollout/env_errors": float(self.env_errors),
+            "rollout/engine_lost_episodes": float(self.engine_lost),
             "rollout/truncated_prompts": float(self.truncated_prompts),
             "rollout/unsolvable_episodes": float(self.unsolvable_episodes),
             "rollout/context_ended": float(sum(e.end_reason == "context" for e in self.episodes)),

@@ -43,7 +43,7 @@ import torch
 
 from pawkit.config import RolloutConfig
 from pawkit.rollout.constrained import ActionTrie
-from pawkit.rollout.generate import Generator, Sampled
+from pawkit.rollout.generate import Generator, Sampled, TurnLost
 from pawkit.rollout.vllm_server import VllmServer, VllmServerError, find_python
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's allowed --max-lora-rank values
@@ -180,8 +180,10 @@ class VllmEngine(Generator):
     def sample(self, prompts: list[list[int]], tries: list[ActionTrie | None], temperature: float) -> Sampled:
         """Per prompt: the sampled ids (EOS kept when the model stopped), their log-probs under the
         distribution vLLM drew them from, and ``None`` for the entropies. A managed server that
-        died is restarted once (on the weights of the last sync); a second death or
-        any server error is one ``VllmServerError`` line."""
+        died is restarted once (on the weights of the last sync) and this turn raises
+        ``TurnLost`` (its episodes become env errors, as the issue's contract asks: nothing is
+        re-sampled behind the rollout's back); a second death or any server error is one
+        ``VllmServerError`` line."""
         try:
             return self._sample(prompts, tries, temperature)
         except VllmServerError:
@@ -195,7 +197,7 @@ class VllmEngine(Generator):
             self.server.start()
             if self.mode == "adapter":
                 self.sync(self.model, first=True)
-            return self._sample(prompts, tries, temperature)
+            raise TurnLost(f"the vLLM server died during this turn and was restarted (log: {self.server.log})") from None
 
     def _sample(self, prompts, tries, temperature) -> Sampled:
         n = len(prompts)

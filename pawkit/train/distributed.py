@@ -29,7 +29,7 @@ from pawkit.train.metrics import Metrics
 # loss (each process's term of the one loss). Peaks are the largest process's. All others are
 # means weighted as each process's accumulator weighted them (tokens, episodes, …).
 SUMMED_METRICS = frozenset({
-    "rollout/env_errors", "rollout/truncated_prompts", "rollout/unsolvable_episodes", "perf/generated_tokens", "rollout/action_tokens", "paw/wm_tokens",
+    "rollout/env_errors", "rollout/engine_lost_episodes", "rollout/truncated_prompts", "rollout/unsolvable_episodes", "perf/generated_tokens", "rollout/action_tokens", "paw/wm_tokens",
     "rollout/episodes", "paw/wm_loss_weighted", "rollout/extra_episodes",
 })
 MAX_METRICS = frozenset({"perf/peak_rss_mb", "perf/peak_gpu_mb", "rollout/resample_rounds"})

@@ -107,6 +107,7 @@ def play_split(
             merged.episodes += part.episodes
             merged.samples += part.samples
             merged.env_errors += part.env_errors
+            merged.engine_lost += part.engine_lost
             merged.env_error_messages += part.env_error_messages
     finally:
         shown.close()

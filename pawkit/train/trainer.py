@@ -176,8 +176,8 @@ class Trainer(PolicyUpdate):
         metrics = Metrics()
         add_rollout_metrics(metrics, batch)
         step.record(metrics)
-        reports = self.dist.gather((batch.env_errors, len(batch.episodes), batch.env_error_messages))
-        errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)
+        reports = self.dist.gather((batch.env_errors - batch.engine_lost, len(batch.episodes), batch.env_error_messages))
+        errors, episodes = sum(r[0] for r in reports), sum(r[1] for r in reports)  # an engine's lost turn is not the env's fault
         messages = [m for r in reports for m in r[2]]
         if messages and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
