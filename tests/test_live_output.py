@@ -24,7 +24,7 @@ def test_non_tty_stderr_gets_one_line_per_step_and_eval(tmp_path):
     assert len(steps) == 2
     for k, line in enumerate(steps, 1):
         assert re.fullmatch(rf"step {k}/2  success \d\.\d\d  return -?\d+\.\d\d  invalid \d\.\d\d  wm_acc \d\.\d{{3}}  "
-                            r"λ \d+\.\d\d  \d+\.\ds", line), line
+                            r"λ \d+\.\d\d  cmae_active \d\.\d\d  \d+\.\ds", line), line
     evals = [line for line in lines if line.startswith("eval after step")]
     assert len(evals) == 1 and re.fullmatch(r"eval after step 2: success \d\.\d{3} return -?\d+\.\d{3} invalid \d\.\d{3} \(\d+\.\ds\)", evals[0])
     assert "\x1b[" not in log.read_text()  # no terminal control codes in a log file

@@ -80,6 +80,7 @@ def test_webshop_history_2_budget_600_keeps_header_and_task_at_every_step():
     cfg = load_config("webshop", overrides=[
         "model.name=tiny", "model.lora.enabled=false", "env.options.products=60",
         "rollout.history_length=2", "rollout.max_prompt_tokens=600", "rollout.max_steps=4", "rollout.max_new_tokens=24",
+        "rollout.prompt_style=verl",  # the verl template's header (the main job's config is compact)
     ])
     torch.manual_seed(0)
     model, tokenizer = load_model(cfg.model)

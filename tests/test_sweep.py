@@ -92,7 +92,7 @@ def test_wm_accuracy_says_where_it_was_measured():
     assert fmt_record_wm(train_only) == "0.250 (train)"
     assert fmt_record_wm({}) == "n/a"
     assert arm_wm_accuracy([held_out, train_only]) == ((0.5, 0.0, 1), "held-out")
-    assert fmt_wm(arm_wm_accuracy([train_only, {"train_wm_accuracy": 0.75}])) == "0.500 ± 0.354 (train)"
+    assert fmt_wm(arm_wm_accuracy([train_only, {"train_wm_accuracy": 0.75}])) == "0.500 ± 3.177 (train)"  # 95 % t half-width: 12.7062·0.3536/√2
     assert fmt_wm(arm_wm_accuracy([{}])) == "n/a"
 
 
@@ -111,6 +111,7 @@ def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys):
     bad_files = (
         {"colour": "red"}, {"seeds": "zero"}, {"arms": {"a/b": []}}, {"arms": {}}, {"parallel": 0},
         {"arms": {"x": ["trainer.stepz=3"]}}, {"arms": {"x": ["paw.enabled=true", "paw.selector=entropic"]}},
+        {"pairs": [["grpo+paw", "gigpo"]]}, {"pairs": [["grpo", "grpo"]]}, {"pairs": [["grpo"]]},
     )
     for changes in bad_files:
         assert main(["sweep", "--config", str(sweep_file(tmp_path, **changes)), "--dry-run"]) == 2, changes
@@ -166,3 +167,26 @@ def test_report_draws_curves_from_the_results_file_alone(tmp_path):
 
 def png_height(png: bytes) -> int:
     return int.from_bytes(png[20:24], "big")  # IHDR: width at 16-20, height at 20-24
+
+
+def test_report_pairs_arms_by_seed(tmp_path):
+    # grpo+paw − grpo per seed: return differences 0.2, 0.1, 0.3 (seed 3 of grpo failed: unpaired)
+    from pawkit.experiments.plan import load_sweep
+    from pawkit.experiments.report import write_report
+
+    sweep_cfg = load_sweep(sweep_file(tmp_path, seeds=[0, 1, 2, 3], pairs=[["grpo+paw", "grpo"]]))
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = [("grpo", 0, 0.1, 0.0), ("grpo", 1, 0.2, 0.0), ("grpo", 2, 0.0, 0.0),
+            ("grpo+paw", 0, 0.3, 0.0), ("grpo+paw", 1, 0.3, 0.5), ("grpo+paw", 2, 0.3, 0.0), ("grpo+paw", 3, 0.9, 1.0)]
+    records = [{"arm": a, "seed": s, "status": "ok", "metrics": str(out / "gone.jsonl"), "final_return": r, "final_success": w,
+                "curves": {"paw/cmae_active": [[1, 0.1], [2, 0.1 + s / 10]]} if a == "grpo+paw" else {}} for a, s, r, w in rows]
+    records.append({"arm": "grpo", "seed": 3, "status": "failed", "metrics": str(out / "gone.jsonl")})
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = write_report(sweep_cfg).read_text()
+    # mean 0.2, sd 0.1, t(2) = 4.3027: half-width 0.2484; all three differences positive: p = 2/8
+    assert "| grpo+paw − grpo | mean return | +0.200 [-0.048, +0.448] | 0.25 | 3 |" in report
+    assert "| grpo+paw − grpo | success | +0.167 [-0.550, +0.884] | 1 | 3 |" in report
+    # CMAE activity of the PaW arm: run means 0.10, 0.15, 0.20, 0.25 (seeds 0-3): 0.175 ± t(3)·0.0645/2
+    assert "| grpo+paw | n/a | n/a | n/a | 0.175 ± 0.103 | n/a |" in report
+    assert "| grpo | " not in report.split("## World model over training")[1].split("## Arms")[0]

@@ -180,7 +180,7 @@ def test_cli_generate_then_play_on_it(tmp_path):
     again = run("webshop", "generate", "--products", "40", "--out", str(tmp_path / "shop"))
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "--force" in again.stderr
     play = run("play", "--env", "webshop", "--policy", "expert", "--episodes", "5", "--json",
-               f"env.options.data_dir={tmp_path / 'shop'}")
+               f"env.options.data_dir={tmp_path / 'shop'}", "rollout.max_steps=15")  # WebShop's own limit, not the main job's 3
     assert play.returncode == 0, play.stderr
     assert json.loads(play.stdout.strip().splitlines()[-1])["success_rate"] == 1.0
     (tmp_path / "shop" / "items_ins_v2.json").write_text("{}}", encoding="utf-8")

@@ -58,9 +58,13 @@ class Session:
 class Shop:
     """Pages and transitions over a product table and a search function."""
 
-    def __init__(self, products: dict[str, Product], search: Callable[[str], tuple[str, ...]]) -> None:
+    def __init__(self, products: dict[str, Product], search: Callable[[str], tuple[str, ...]], per_page: int = PER_PAGE) -> None:
+        """``per_page``: results shown per results page (WebShop: 10)."""
+        if per_page < 1:
+            raise ValueError(f"webshop results_per_page must be >= 1, not {per_page}")
         self.products = products
         self.search = search
+        self.per_page = per_page
 
     # --- pages -------------------------------------------------------------------------
     def results(self, session: Session) -> list[str]:
@@ -68,8 +72,8 @@ class Shop:
 
     def page_hits(self, session: Session) -> list[Product]:
         hits = self.results(session)
-        start = (session.page_num - 1) * PER_PAGE
-        return [self.products[a] for a in hits[start:start + PER_PAGE]]
+        start = (session.page_num - 1) * self.per_page
+        return [self.products[a] for a in hits[start:start + self.per_page]]
 
     def text(self, session: Session) -> str:
         return SEP.join(part for part in self._parts(session) if part)

@@ -30,19 +30,24 @@ class WebShopEnv(Env):
     def __init__(self, data_dir: str | None = None, products: int = 1000, catalog_seed: int = 0,
                  num_products: int | None = None, human_goals: bool = False, use_small: bool = True,
                  seed: int = 42, max_steps: int = 15, reward_scale: float = 1.0, success_reward: bool = False,
-                 lowercase_actions: bool = True, search_action: str = "placeholder") -> None:
+                 lowercase_actions: bool = True, search_action: str = "placeholder",
+                 results_per_page: int = 10) -> None:
         """``products``/``catalog_seed``: size and seed of the generated catalogue (used when no
         ``data_dir`` or ``$WEBSHOP_DATA``); ``seed``: ranged-price and price-ceiling draws;
         ``reward_scale``: reward = scale x score, or scale x (score == 1) with ``success_reward``
         (verl-agent: scale 10, success_reward true); ``search_action``: "placeholder" lists
         verl-agent's literal ``search[<your query>]``, "instruction" lists ``search[<instruction
-        words>]`` instead, so constrained decoding over the admissible list can run a real search."""
+        words>]`` instead, so constrained decoding over the admissible list can run a real search;
+        ``results_per_page``: products per results page (WebShop: 10; fewer = shorter prompts)."""
         if products < 1:
             raise ValueError(f"webshop products must be >= 1, not {products}")
         if search_action not in SEARCH_ACTIONS:
             raise ValueError(f"webshop search_action must be one of {', '.join(SEARCH_ACTIONS)}, not {search_action!r}")
         if max_steps < 1:
             raise ValueError(f"webshop max_steps must be >= 1, not {max_steps}")
+        if results_per_page < 1:
+            raise ValueError(f"webshop results_per_page must be >= 1, not {results_per_page}")
+        self.results_per_page = results_per_page
         self._where = (data_dir, products, catalog_seed)
         self._load_args = (num_products, human_goals, use_small, seed)
         self.max_steps = max_steps
@@ -63,7 +68,7 @@ class WebShopEnv(Env):
         if self._catalog is None:
             folder = resolve_dir(*self._where)
             self._catalog = load_catalog(folder, *self._load_args)
-            self._shop = Shop(self._catalog.products, self._catalog.engine.search)
+            self._shop = Shop(self._catalog.products, self._catalog.engine.search, self.results_per_page)
         return self._catalog
 
     @property
@@ -148,7 +153,7 @@ class WebShopEnv(Env):
             if s.asin is None and goal.asin.lower() in self.shop.clickables(s):
                 return f"click[{goal.asin.lower()}]"
             hits = self.shop.results(s)
-            if goal.asin in hits and (s.page_num - 1) * 10 < hits.index(goal.asin):
+            if goal.asin in hits and (s.page_num - 1) * self.results_per_page < hits.index(goal.asin):
                 return "click[next >]"
             if goal.asin in hits:
                 return "click[< prev]"

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pawkit import plugins
 from pawkit.config import ConfigError, load_config, read_yaml
@@ -33,6 +33,17 @@ class SweepConfig(BaseModel):
     parallel: int = Field(1, ge=1, description="runs at once")
     wm_eval_episodes: int = Field(32, ge=0, description="episodes for `pawkit eval` of the final checkpoint; 0 = off")
     timeout: float | None = Field(None, gt=0, description="seconds before a run is killed and recorded as failed")
+    pairs: list[tuple[str, str]] = Field(default_factory=list, description="[treatment arm, base arm] pairs: the report adds treatment − base per seed (paired by seed), its 95 % interval and a sign-flip test")
+
+    @model_validator(mode="after")
+    def _pairs_name_arms(self):
+        for treatment, base in self.pairs:
+            for arm in (treatment, base):
+                if arm not in self.arms:
+                    raise ValueError(f"pairs: {arm!r} is not an arm of this sweep ({', '.join(self.arms)})")
+            if treatment == base:
+                raise ValueError(f"pairs: {treatment!r} is paired with itself")
+        return self
 
     @field_validator("arms")
     @classmethod

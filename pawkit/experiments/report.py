@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pawkit.experiments.plan import SweepConfig
+from pawkit.train.intervals import paired_difference, t_975
 from pawkit.experiments.results import (
+    CMAE_KEYS,
     RESULTS_FILE,
     latest_records,
     metric_curve,
@@ -41,10 +43,48 @@ def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
 
 
 def fmt_mean_std(stats: tuple[float, float, int] | None, digits: int = 3) -> str:
+    """``mean ± h``: h is the half-width of the 95 % Student-t interval over the n seeds,
+    t_{0.975, n−1}·std/√n (pawkit/train/intervals.py); the mean alone for one seed."""
     if stats is None:
         return "n/a"
     mean, std, n = stats
-    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {t_975(n - 1) * std / math.sqrt(n):.{digits}f}"
+
+
+def activity_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    """Per PaW arm: the training-batch WM token accuracy, target probability and CMAE activity
+    shares, each averaged over the run's steps, then mean ± 95 % half-width over seeds."""
+    keys = ("paw/wm_token_accuracy", "paw/wm_target_prob", *CMAE_KEYS)
+    lines = []
+    for arm in sweep.arms:
+        runs = [r for (a, _), r in sorted(records.items()) if a == arm and r.get("status") == "ok"]
+        per_key = [mean_std(_run_mean(r, key) for r in runs) for key in keys]
+        if any(stats is not None for stats in per_key):
+            lines.append(f"| {arm} | " + " | ".join(fmt_mean_std(stats) for stats in per_key) + " |")
+    return lines
+
+
+def _run_mean(record: dict[str, Any], key: str) -> float | None:
+    points = [value for _, value in run_curve(record, key)]
+    return statistics.fmean(points) if points else None
+
+
+def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    """The ``pairs`` section: treatment − base per seed both finished, for final return and success:
+    the mean difference, its 95 % t interval and the exact sign-flip p (paired by seed)."""
+    lines = []
+    for treatment, base in sweep.pairs:
+        for key, label in (("final_return", "mean return"), ("final_success", "success")):
+            pairs = [(records[(base, s)].get(key), records[(treatment, s)].get(key)) for s in sweep.seeds
+                     if all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment))]
+            pairs = [(b, t) for b, t in pairs if b is not None and t is not None]
+            if not pairs:
+                lines.append(f"| {treatment} − {base} | {label} | n/a | n/a | 0 |")
+                continue
+            diff = paired_difference([b for b, _ in pairs], [t for _, t in pairs])
+            lines.append(f"| {treatment} − {base} | {label} | {diff.interval.estimate:+.3f} "
+                         f"[{diff.interval.low:+.3f}, {diff.interval.high:+.3f}] | {diff.p_value:.3g} | {len(pairs)} |")
+    return lines
 
 
 def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -210,7 +250,7 @@ def write_report(sweep: SweepConfig) -> Path:
         "",
         markdown_table(rows) if rows else "_no results yet_",
         "",
-        "Mean ± sample std over seeds. *final success*: greedy success on the eval split after the last "
+        "Mean ± half-width of the 95 % Student-t interval over seeds (one seed: the value alone). *final success*: greedy success on the eval split after the last "
         "step (last `eval/success_rate`); *WM token accuracy*: argmax == target on next-observation tokens"
         + (f" of {sweep.wm_eval_episodes} held-out episodes played by the final checkpoint (`pawkit eval`)"
            if sweep.wm_eval_episodes else "")
@@ -218,6 +258,18 @@ def write_report(sweep: SweepConfig) -> Path:
         "*wall time*: the training process, one run.",
         "",
     ]
+    if sweep.pairs:
+        lines += ["## Paired by seed", "", "Treatment − base over the seeds where both finished: mean difference "
+                  "[95 % t interval] and the two-sided exact sign-flip p-value (with 5 seeds the smallest possible p is 0.0625).",
+                  "", "| pair | metric | difference [95 % interval] | p | seeds |", "|---|---|---|---|---|",
+                  *paired_rows(sweep, records), ""]
+    activity = activity_rows(sweep, records)
+    if activity:
+        lines += ["## World model over training", "", "Training-batch values of the PaW arms, averaged over each run's steps "
+                  "(mean ± 95 % half-width over seeds): WM token accuracy and target probability on the selected "
+                  "next-observation tokens, and the CMAE activity diagnostic — the share of those tokens with p > ρ "
+                  "(no gradient), ε < p ≤ ρ (where the clipped MAE acts) and p ≤ ε (effectively noise; ε = 0.01).", "",
+                  "| arm | WM accuracy | WM target p | p > ρ | ε < p ≤ ρ | p ≤ ε |", "|---|---|---|---|---|---|", *activity, ""]
     if png is not None:
         lines += [f"![learning curves]({png.name})", ""]
     no_curve = [f"{arm} seed {seed}" for (arm, seed), r in sorted(records.items())

@@ -21,6 +21,7 @@ from pawkit.rollout.play import Summary
 from pawkit.rollout.run import run_rollout
 from pawkit.rollout.samples import RolloutBatch, StepSample
 from pawkit.train.batching import forward, micro_batches
+from pawkit.train.intervals import mean_interval, paired_difference, wilson_interval
 from pawkit.train.models import load_model
 from pawkit.train.paw import training_sequence
 
@@ -81,6 +82,13 @@ class _CountingPool:
 class EvaluationFailed(RuntimeError):
     """No evaluation episode survived (every one hit an env error): there is no number to report."""
 
+def eval_slots(config: Config, episodes: int) -> int:
+    """Episodes an evaluation of ``episodes`` plays at once: ``trainer.eval_batch_episodes``, else
+    one training step's ``tasks_per_step × group_size``; never more than ``episodes``."""
+    width = config.trainer.eval_batch_episodes or config.rollout.tasks_per_step * config.rollout.group_size
+    return max(1, min(episodes, width))
+
+
 def play_split(
     env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int, progress: str = "lines",
 ) -> RolloutBatch:
@@ -130,8 +138,15 @@ def wm_accuracy(model, tokenizer, samples: list[StepSample], config: Config) -> 
 
 
 def summarize(env_name: str, episodes: list[Episode]) -> dict[str, Any]:
+    """``Summary`` of the episodes that did not hit an env error, with 95 % intervals: Wilson's
+    for the success rate, Student's t for the mean return (pawkit/train/intervals.py)."""
     kept = [e for e in episodes if e.end_reason != "env_error"]
     result = asdict(Summary.of(env_name, kept))
+    if kept:
+        success = wilson_interval(sum(e.success for e in kept), len(kept))
+        ret = mean_interval([e.return_ for e in kept])
+        result.update(success_ci95_low=success.low, success_ci95_high=success.high,
+                      mean_return_ci95_low=ret.low, mean_return_ci95_high=ret.high)
     result["env_errors"] = len(episodes) - len(kept)
     result["context_ended"] = sum(e.end_reason == "context" for e in kept)  # trajectory mode: the sequence was full
     return result
@@ -154,7 +169,7 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
         raise
     model, tokenizer = load_model(config.model)
     model.eval()
-    slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
+    slots = eval_slots(config, episodes)
     with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
         generator = build_engine(model, tokenizer, config.rollout)
         try:
@@ -173,3 +188,27 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     result.update(wm_accuracy(model, tokenizer, batch.samples, config))
     result["split"] = split
     return result
+
+
+def episode_returns(episodes: list[Episode]) -> list[tuple[str, float]]:
+    """(pairing key, return) per episode that did not hit an env error; the key is the task id and
+    its occurrence number, so an evaluation that cycles through a split still pairs one to one."""
+    seen: dict[str, int] = {}
+    out = []
+    for e in episodes:
+        k = seen[e.task_id] = seen.get(e.task_id, -1) + 1
+        if e.end_reason != "env_error":
+            out.append((f"{e.task_id}#{k}", float(e.return_)))
+    return out
+
+
+def paired_change(before: list[tuple[str, float]], after: list[tuple[str, float]]) -> dict[str, float] | None:
+    """after − before mean return over the episodes both evaluations played (same task, same
+    occurrence): its 95 % t interval and the sign-flip permutation p-value; None without pairs."""
+    first = dict(before)
+    pairs = [(first[key], value) for key, value in after if key in first]
+    if not pairs:
+        return None
+    diff = paired_difference([b for b, _ in pairs], [a for _, a in pairs])
+    return {"pairs": diff.interval.n, "mean_return_change": diff.interval.estimate, "ci95_low": diff.interval.low,
+            "ci95_high": diff.interval.high, "p_value": diff.p_value}

@@ -214,13 +214,16 @@ def _forget_steps_after(path: Path, step: int) -> None:
 
 
 def step_line(metrics: dict[str, float], steps: int) -> str:
-    """The compact per-step line: step, success, return, invalid rate, WM accuracy and λ (PaW), step time."""
+    """The compact per-step line: step, success, return, invalid rate, WM accuracy, λ and the share of
+    target tokens the clipped MAE acts on (PaW), step time."""
     parts = [f"step {int(metrics['step'])}/{steps}", f"success {metrics['rollout/success_rate']:.2f}",
              f"return {metrics['rollout/mean_return']:.2f}", f"invalid {metrics.get('rollout/invalid_action_rate', 0.0):.2f}"]
     if "paw/wm_token_accuracy" in metrics:
         parts.append(f"wm_acc {metrics['paw/wm_token_accuracy']:.3f}")
     if "paw/lambda_mean" in metrics:
         parts.append(f"λ {metrics['paw/lambda_mean']:.2f}")
+    if "paw/cmae_active" in metrics:  # share of WM target tokens the clipped MAE acts on (ε < p ≤ ρ)
+        parts.append(f"cmae_active {metrics['paw/cmae_active']:.2f}")
     parts.append(f"{metrics.get('perf/step_seconds', 0.0):.1f}s")
     return "  ".join(parts)
 
@@ -263,8 +266,19 @@ def plot_run(out: Path) -> Path | None:
     return target
 
 
-def finish(config: Config, out: Path, before: dict | None, after: dict | None, show: bool) -> None:
-    """The end of a run: ``curves.png``, and (``show``) the before/after table, its path and the view command."""
+def _with_ci(row: dict, key: str) -> str:
+    """``0.420 [0.283, 0.570]``: ``eval/<key>`` and its 95 % interval when the evaluation recorded one."""
+    stem = key.removesuffix("_rate")
+    low, high = row.get(f"eval/{stem}_ci95_low"), row.get(f"eval/{stem}_ci95_high")
+    value = row[f"eval/{key}"]
+    return f"{value:.3f}" if low is None or high is None else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def finish(config: Config, out: Path, before: dict | None, after: dict | None, show: bool,
+           change: dict | None = None) -> None:
+    """The end of a run: ``curves.png``, and (``show``) the before/after table with 95 % intervals
+    (Wilson for success, t for mean return), the paired change in mean return over the same
+    episodes (``change``, from ``pawkit.train.evaluate.paired_change``), its path and the view command."""
     png = plot_run(out)
     if not show:
         return
@@ -273,17 +287,20 @@ def finish(config: Config, out: Path, before: dict | None, after: dict | None, s
         from rich.table import Table
 
         table = Table(title=f"{config.env.name}: {config.trainer.eval_episodes} {config.env.eval_split} episodes "
-                            f"(temperature {config.rollout.eval_temperature})")
+                            f"(temperature {config.rollout.eval_temperature}; [95% interval])")
         for col in ("", "success", "mean return", "invalid rate"):
             table.add_column(col)
         for name, row in (("before", before), ("after", after)):
-            cells = [f"{row[k]:.3f}" if row else "n/a (resumed)" for k in ("eval/success_rate", "eval/mean_return")]
+            cells = [_with_ci(row, k) if row else "n/a (resumed)" for k in ("success_rate", "mean_return")]
             table.add_row(name, *cells, f"{row.get('eval/invalid_action_rate', 0.0):.3f}" if row else "")
         Console(soft_wrap=True).print(table)
         first = f"{before['eval/success_rate']:.3f}" if before else "n/a (resumed)"
         print(f"{config.env.name}: success on {config.trainer.eval_episodes} {config.env.eval_split} episodes "
               f"(temperature {config.rollout.eval_temperature}): before {first}, after {after['eval/success_rate']:.3f} "
               f"(mean return {(before or {}).get('eval/mean_return', float('nan')):.3f} -> {after['eval/mean_return']:.3f})")
+        if change is not None:
+            print(f"mean return change {change['mean_return_change']:+.3f} (95% interval {change['ci95_low']:+.3f} to "
+                  f"{change['ci95_high']:+.3f}, sign-flip p = {change['p_value']:.2g}) over the same {change['pairs']} episodes")
     if png is not None:
         print(f"learning curves: {png}")
     print(f"open the run: pawkit view {out}")

@@ -32,6 +32,7 @@ from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.critic import build_critic
 from pawkit.train.distributed import Distributed
+from pawkit.train.evaluate import eval_slots, paired_change
 from pawkit.train.filtering import sample_step
 from pawkit.train.metrics import Metrics, add_rollout_metrics, reset_peak_memory
 from pawkit.train.models import load_model
@@ -105,7 +106,8 @@ class Trainer(PolicyUpdate):
             params = self.trainable_parameters()
             self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-            slots = config.rollout.tasks_per_step * config.rollout.group_size
+            # an evaluation may play more episodes at once (trainer.eval_batch_episodes)
+            slots = max(config.rollout.tasks_per_step * config.rollout.group_size, eval_slots(config, config.trainer.eval_episodes) if evaluates else 1)
             self.pool = make_env_pool(
                 config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout
             )
@@ -253,10 +255,10 @@ class Trainer(PolicyUpdate):
 
     def evaluate(self) -> dict[str, float]:
         """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
-        from pawkit.train.evaluate import play_split, summarize
+        from pawkit.train.evaluate import episode_returns, play_split, summarize
 
         c = self.cfg
-        slots = c.rollout.tasks_per_step * c.rollout.group_size
+        slots = eval_slots(c, c.trainer.eval_episodes)
         t0 = time.perf_counter()
         with rng_preserved(self.state.cuda_devices):
             batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots,
@@ -265,6 +267,7 @@ class Trainer(PolicyUpdate):
         if batch.env_error_messages:
             append_lines(self.out / "env_errors.log", [f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages])
         summary = summarize(c.env.name, batch.episodes)
+        self.last_eval_returns = episode_returns(batch.episodes)  # pairs the before/after evaluations
         result = {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
         return {**result, "perf/eval_seconds": seconds}  # not part of perf/step_seconds
 
@@ -337,9 +340,12 @@ def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) ->
     history = History()
     stop = StopRequest()
     before: dict[str, float] | None = None
+    change: dict[str, float] | None = None
+    before_returns: list[tuple[str, float]] = []  # (task, return) per episode, paired with the after-eval's
     try:
         if config.trainer.eval_before_after and trainer.state.step == 0 and main:
             before = trainer.evaluate()
+            before_returns = trainer.last_eval_returns
         logger = RunLogger(trainer.out, config, start=trainer.state.step, enabled=show_progress) if main else contextlib.nullcontext()
         with stop, logger as log:
             while trainer.state.step < config.trainer.steps:
@@ -383,10 +389,12 @@ def _train(config: Config, resume: bool | Path, show_progress: bool, on_step) ->
                     break
         if config.trainer.eval_before_after and main:
             after = trainer.evaluate()
-            report = {"before": before, "after": after, "steps": trainer.state.step}
+            change = paired_change(before_returns, trainer.last_eval_returns)  # None after a resume: no before
+            report = {"before": before, "after": after, "steps": trainer.state.step, "paired": change,
+                      "returns": {"before": before_returns, "after": trainer.last_eval_returns}}
             (trainer.out / "eval_before_after.json").write_text(json.dumps(report, indent=2))
         if main:
-            finish(config, trainer.out, before, after if config.trainer.eval_before_after else None, show_progress)
+            finish(config, trainer.out, before, after if config.trainer.eval_before_after else None, show_progress, change)
     finally:
         trainer.close()
     return history
