@@ -182,7 +182,7 @@ class TrainerConfig(_Section):
     keep_checkpoints: int = Field(2, ge=1, description="complete checkpoints kept in output_dir/checkpoints; older ones are deleted")
     eval_every: int = Field(0, ge=0, description="evaluate on env.eval_split every this many steps at rollout.eval_temperature (steps); 0 = never")
     eval_episodes: int = Field(32, ge=1, description="episodes per trainer evaluation (episodes)")
-    eval_batch_episodes: int | None = Field(None, ge=1, description="episodes an evaluation plays at once (one generate batch per turn; more = faster on a CPU, more memory); null = rollout.tasks_per_step × rollout.group_size (episodes)")
+    eval_batch_episodes: int | None = Field(None, ge=1, description="episodes an evaluation plays at once (one generate batch per turn; the main job plays its 50 at once: ~75 s on 2 cores, peak RSS 3.3 GB); null = rollout.tasks_per_step × rollout.group_size (episodes)")
     eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
     early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once eval success rate (training-batch success if eval_every=0) reaches this (0–1); null = never")
     dump_trajectories_every: int = Field(10, ge=0, description="write that step's episodes to output_dir/trajectories/step-N.jsonl every this many steps (steps); 0 = never")

@@ -84,7 +84,6 @@ def test_gridnav_expert_wins_every_task_within_the_config_limit():
 @pytest.mark.parametrize(
     "config_file",
     [
-        "webshop.yaml",  # was 6 turns: below the 7-8 that 5 of the 2598 train tasks need (results pages 3-5)
         "webshop-tiny.yaml",
         "webshop-gpu.yaml",
     ],
@@ -92,6 +91,16 @@ def test_gridnav_expert_wins_every_task_within_the_config_limit():
 def test_webshop_expert_wins_every_task_within_the_config_limit(config_file):
     played, failed = _failures(config_file, "webshop", None)
     assert (played, failed) == (3098, [])
+
+
+def test_webshop_main_job_limit_is_the_documented_exception():
+    # configs/webshop.yaml (the CPU main job) trades the task's length for time on purpose: 3 turns
+    # and 3 results per page leave room for search, open, buy — no option click, no paging — so
+    # the expert wins only the 96 goals whose product is in the top 3 and needs no option; the
+    # job's headline is the shaped mean return (docs/results.md, "The main job"; docs/webshop.md).
+    played, failed = _failures("webshop.yaml", "webshop", None)
+    assert (played, len(failed)) == (3098, 3002)
+    assert all("max_steps after 3 turns (limit 3)" in f for f in failed)
 
 
 @pytest.mark.parametrize("config_file", ["textarena.yaml", "textarena-tiny.yaml"])

@@ -228,13 +228,15 @@ def step_line(metrics: dict[str, float], steps: int) -> str:
     return "  ".join(parts)
 
 
-CURVES = [("rollout/success_rate", "success"), ("rollout/mean_return", "return"),
-          ("rollout/invalid_action_rate", "invalid rate"), ("paw/wm_token_accuracy", "WM accuracy")]
+CURVES = [("rollout/success_rate", "training success"), ("rollout/mean_return", "training return"),
+          ("rollout/invalid_action_rate", "invalid rate"), ("paw/wm_token_accuracy", "WM accuracy (training)")]
 
 
 def plot_run(out: Path) -> Path | None:
-    """``out/curves.png`` from ``metrics.jsonl`` (success, return, invalid rate, WM accuracy per
-    step; eval success as dots); None when there is nothing to plot or it cannot be written."""
+    """``out/curves.png`` from ``metrics.jsonl`` (training-batch success, return, invalid rate, WM
+    accuracy per step; eval success as dots; the held-out mean return before (step 0) and after
+    training with its 95 % interval, from ``eval_before_after.json``); None when there is nothing
+    to plot or it cannot be written."""
     path = out / "metrics.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     if not rows:
@@ -252,6 +254,11 @@ def plot_run(out: Path) -> Path | None:
     evals = [(r["step"], r["eval/success_rate"]) for r in rows if "eval/success_rate" in r]
     if evals:
         ax.scatter(*zip(*evals), label="eval success", color="black", zorder=3)
+    held_out = _before_after_returns(out, rows[-1]["step"])
+    if held_out:
+        steps, means, errors = zip(*held_out)
+        ax.errorbar(steps, means, yerr=list(zip(*errors)), fmt="D", color="tab:purple", capsize=3, zorder=4,
+                    label="eval mean return (before/after, 95% CI)")
     ax.set_xlabel("step")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -272,6 +279,21 @@ def _with_ci(row: dict, key: str) -> str:
     low, high = row.get(f"eval/{stem}_ci95_low"), row.get(f"eval/{stem}_ci95_high")
     value = row[f"eval/{key}"]
     return f"{value:.3f}" if low is None or high is None else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _before_after_returns(out: Path, last_step: int) -> list[tuple[int, float, tuple[float, float]]]:
+    """(step, mean return, (minus, plus) error bar) of the before (step 0) and after evaluations."""
+    try:
+        report = json.loads((out / "eval_before_after.json").read_text())
+    except (OSError, ValueError):
+        return []
+    points = []
+    for step, row in ((0, report.get("before")), (report.get("steps", last_step), report.get("after"))):
+        if row and "eval/mean_return" in row:
+            m = row["eval/mean_return"]
+            low, high = row.get("eval/mean_return_ci95_low", m), row.get("eval/mean_return_ci95_high", m)
+            points.append((step, m, (m - low, high - m)))
+    return points
 
 
 def finish(config: Config, out: Path, before: dict | None, after: dict | None, show: bool,
