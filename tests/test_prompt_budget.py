@@ -80,7 +80,8 @@ def test_webshop_history_2_budget_600_keeps_header_and_task_at_every_step():
     cfg = load_config("webshop", overrides=[
         "model.name=tiny", "model.lora.enabled=false", "env.options.products=60",
         "rollout.history_length=2", "rollout.max_prompt_tokens=600", "rollout.max_steps=4", "rollout.max_new_tokens=24",
-        "rollout.prompt_style=verl",  # the verl template's header (the main job's config is compact)
+        # the verl template's header and WebShop's 10 results per page (the main job's config is compact, 3 per page)
+        "rollout.prompt_style=verl", "rollout.output_format=action", "env.options.results_per_page=10",
     ])
     torch.manual_seed(0)
     model, tokenizer = load_model(cfg.model)
