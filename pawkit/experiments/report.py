@@ -1,4 +1,5 @@
-"""The report of a sweep: ``report.md`` (mean ± std over seeds per arm) and a learning-curve PNG.
+"""The report of a sweep: ``report.md`` (mean ± 95 % t half-width over seeds per arm, the
+``pairs`` compared seed by seed, the world model over training) and a learning-curve PNG.
 
 Reads ``<output_dir>/results.jsonl`` (the last record of each arm and seed) and each run's
 ``metrics.jsonl``. Called by ``pawkit sweep`` after the runs and by ``pawkit sweep --report-only``.
@@ -8,7 +9,8 @@ the last periodic ``eval/success_rate``), its mean return, WM token accuracy (ar
 the next-observation tokens of held-out episodes played by the final checkpoint — ``pawkit eval``
 — for every arm, PaW or not; with ``wm_eval_episodes: 0`` the last training step's
 ``paw/wm_token_accuracy`` instead, marked "(train)" because it is not held-out), wall time of the training
-process, and the number of seeds that finished. Std is the sample standard deviation (n − 1).
+process, and the number of seeds that finished. The ± is t_{0.975, n−1}·s/√n with s the sample
+standard deviation (n − 1).
 Runs stopped by a signal before ``trainer.steps`` (status ``stopped``) are never averaged with the
 finished ones: they are counted as unfinished in the seeds column and listed under "Unfinished runs".
 """
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pawkit.experiments.plan import SweepConfig
-from pawkit.train.intervals import paired_difference, t_975
 from pawkit.experiments.results import (
     CMAE_KEYS,
     RESULTS_FILE,
@@ -32,6 +33,7 @@ from pawkit.experiments.results import (
     renamed,
     wm_accuracy,
 )
+from pawkit.train.intervals import paired_difference, t_975
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
@@ -82,8 +84,8 @@ def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any
                 lines.append(f"| {treatment} − {base} | {label} | n/a | n/a | 0 |")
                 continue
             diff = paired_difference([b for b, _ in pairs], [t for _, t in pairs])
-            lines.append(f"| {treatment} − {base} | {label} | {diff.interval.estimate:+.3f} "
-                         f"[{diff.interval.low:+.3f}, {diff.interval.high:+.3f}] | {diff.p_value:.3g} | {len(pairs)} |")
+            spread = f"[{diff.interval.low:+.3f}, {diff.interval.high:+.3f}]" if len(pairs) > 1 else "(one seed: no interval)"
+            lines.append(f"| {treatment} − {base} | {label} | {diff.interval.estimate:+.3f} {spread} | {diff.p_value:.3g} | {len(pairs)} |")
     return lines
 
 

@@ -82,6 +82,7 @@ class _CountingPool:
 class EvaluationFailed(RuntimeError):
     """No evaluation episode survived (every one hit an env error): there is no number to report."""
 
+
 def eval_slots(config: Config, episodes: int) -> int:
     """Episodes an evaluation of ``episodes`` plays at once: ``trainer.eval_batch_episodes``, else
     one training step's ``tasks_per_step × group_size``; never more than ``episodes``."""
