@@ -67,3 +67,15 @@ def test_options_change_the_generated_catalogue(tmp_path):
     assert small.catalog.data_dir.name == "generated-v1-p60-s4"
     with pytest.raises(ValueError, match="products must be >= 1"):
         WebShopEnv(products=0)
+
+
+def test_results_per_page_sets_the_page_width_and_refuses_zero():
+    import pytest
+
+    with pytest.raises(ValueError, match="results_per_page must be >= 1, not 0"):
+        WebShopEnv(results_per_page=0)
+    env = WebShopEnv(results_per_page=3, search_action="instruction")
+    obs = env.reset(env.tasks("test")[0])
+    page = env.step(obs.admissible_actions[0]).observation
+    products = [a for a in page.admissible_actions if a not in ("click[back to search]", "click[next >]")]
+    assert len(products) == 3 and page.admissible_actions[:2] == ["click[back to search]", "click[next >]"]

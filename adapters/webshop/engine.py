@@ -59,9 +59,7 @@ class Shop:
     """Pages and transitions over a product table and a search function."""
 
     def __init__(self, products: dict[str, Product], search: Callable[[str], tuple[str, ...]], per_page: int = PER_PAGE) -> None:
-        """``per_page``: results shown per results page (WebShop: 10)."""
-        if per_page < 1:
-            raise ValueError(f"webshop results_per_page must be >= 1, not {per_page}")
+        """``per_page``: results shown per results page (WebShop: 10; checked by ``WebShopEnv``)."""
         self.products = products
         self.search = search
         self.per_page = per_page

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 from pawkit_adapters.webshop.catalog import Catalog, load_catalog, resolve_dir
-from pawkit_adapters.webshop.engine import DONE, RESULTS, SEARCH, SEP, SUB, Session, Shop
+from pawkit_adapters.webshop.engine import DONE, PER_PAGE, RESULTS, SEARCH, SEP, SUB, Session, Shop
 from pawkit_adapters.webshop.products import Goal
 
 SEARCH_PLACEHOLDER = "search[<your query>]"
@@ -31,7 +31,7 @@ class WebShopEnv(Env):
                  num_products: int | None = None, human_goals: bool = False, use_small: bool = True,
                  seed: int = 42, max_steps: int = 15, reward_scale: float = 1.0, success_reward: bool = False,
                  lowercase_actions: bool = True, search_action: str = "placeholder",
-                 results_per_page: int = 10) -> None:
+                 results_per_page: int = PER_PAGE) -> None:
         """``products``/``catalog_seed``: size and seed of the generated catalogue (used when no
         ``data_dir`` or ``$WEBSHOP_DATA``); ``seed``: ranged-price and price-ceiling draws;
         ``reward_scale``: reward = scale x score, or scale x (score == 1) with ``success_reward``

@@ -14,11 +14,11 @@ RESULTS_FILE = "results.jsonl"
 
 # Kept per run in results.jsonl so the report can redraw learning curves after the run folders
 # are gone (results files get committed; run folders with checkpoints do not).
-CURVE_KEYS = ("eval/success_rate", "rollout/success_rate", "eval/mean_return", "rollout/mean_return",
-              "paw/wm_token_accuracy", "paw/wm_target_prob", "paw/cmae_above_rho", "paw/cmae_active", "paw/cmae_below_eps")
 # The CMAE activity diagnostic (pawkit/train/paw.py): the share of selected WM target tokens with
 # p > ρ (no gradient), ε < p ≤ ρ (where the clipped MAE acts) and p ≤ ε (effectively noise).
 CMAE_KEYS = ("paw/cmae_above_rho", "paw/cmae_active", "paw/cmae_below_eps")
+CURVE_KEYS = ("eval/success_rate", "rollout/success_rate", "eval/mean_return", "rollout/mean_return",
+              "paw/wm_token_accuracy", "paw/wm_target_prob", *CMAE_KEYS)
 
 # Metric names before they were namespaced (docs/training.md, "Metrics"): metrics.jsonl files and
 # stored curves written then (docs/results/*.results.jsonl) are read under the new names.
