@@ -184,12 +184,20 @@ class TrainerConfig(_Section):
     eval_episodes: int = Field(32, ge=1, description="episodes per trainer evaluation (episodes)")
     eval_batch_episodes: int | None = Field(None, ge=1, description="episodes an evaluation plays at once (one generate batch per turn; the main job plays its 50 at once: ~75 s on 2 cores, peak RSS 3.3 GB); null = rollout.tasks_per_step × rollout.group_size (episodes)")
     eval_before_after: bool = Field(False, description="evaluate before the first and after the last step, and print both")
+    eval_pass_k: list[int] = Field(default_factory=list, description="also sample max(k) episodes of each of the first trainer.eval_pass_tasks tasks at rollout.temperature after each evaluation, and log eval/pass@k and eval/best_of_k_return@k for each k (pawkit/train/pass_at_k.py; Chen et al. 2021's unbiased pass@k); [] = no sampled evaluation")
+    eval_pass_tasks: int = Field(25, ge=1, description="tasks of the sampled (pass@k) evaluation: the first ones of env.eval_split; it plays this × max(trainer.eval_pass_k) episodes (tasks)")
     early_stop_success: float | None = Field(None, ge=0, le=1, description="stop once eval success rate (training-batch success if eval_every=0) reaches this (0–1); null = never")
     dump_trajectories_every: int = Field(10, ge=0, description="write that step's episodes to output_dir/trajectories/step-N.jsonl every this many steps (steps); 0 = never")
     report_to: list[str] = Field(default_factory=lambda: ["jsonl"], description="experiment trackers the step metrics go to: jsonl (output_dir/metrics.jsonl, always on), tensorboard, wandb (offline unless WANDB_MODE=online), trackio (pawkit/train/trackers.py; a missing package is refused before the model loads, with its install hint)")
     tensorboard: bool = Field(False, description="old spelling of report_to: [jsonl, tensorboard] (still honoured; needs pawkit[tensorboard])")
     max_env_error_rate: float = Field(0.5, ge=0, le=1, description="stop when more than this fraction of a step's episodes hit env errors (0–1)")
     max_nonfinite_in_a_row: int = Field(3, ge=1, description="stop after this many skipped (NaN/inf) updates in a row")
+
+    @model_validator(mode="after")
+    def _pass_k_positive(self):
+        if any(k < 1 for k in self.eval_pass_k):
+            raise ValueError(f"trainer.eval_pass_k needs every k >= 1, got {self.eval_pass_k}")
+        return self
 
 
 class Config(_Section):

@@ -181,12 +181,61 @@ def test_report_pairs_arms_by_seed(tmp_path):
             ("grpo+paw", 0, 0.3, 0.0), ("grpo+paw", 1, 0.3, 0.5), ("grpo+paw", 2, 0.3, 0.0), ("grpo+paw", 3, 0.9, 1.0)]
     records = [{"arm": a, "seed": s, "status": "ok", "metrics": str(out / "gone.jsonl"), "final_return": r, "final_success": w,
                 "curves": {"paw/cmae_active": [[1, 0.1], [2, 0.1 + s / 10]]} if a == "grpo+paw" else {}} for a, s, r, w in rows]
+    for r in records:  # the sampled evaluation: pass@4 = 2 × the final return (grpo seed 2 did not log one)
+        if (r["arm"], r["seed"]) != ("grpo", 2):
+            r["final_sampled"] = {"pass@1": r["final_return"] / 2, "pass@4": 2 * r["final_return"]}
     records.append({"arm": "grpo", "seed": 3, "status": "failed", "metrics": str(out / "gone.jsonl")})
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     report = write_report(sweep_cfg).read_text()
+    # per arm over the seeds that logged it: pass@4 of grpo 0.2, 0.4 (t(1) · 0.1 = 1.271), of grpo+paw 0.6, 0.6, 0.6, 1.8 (t(3) · 0.6/2 = 0.955)
+    assert "| arm | pass@1 | pass@4 | seeds |" in report
+    assert "| grpo | 0.075 ± 0.318 | 0.300 ± 1.271 | 2 |" in report
+    assert "| grpo+paw | 0.225 ± 0.239 | 0.900 ± 0.955 | 4 |" in report
+    # paired over seeds 0 and 1 only (seed 2 of grpo has no pass@4): differences 0.4, 0.2
+    assert "| grpo+paw − grpo | pass@4 | +0.300 [-0.971, +1.571] | 0.5 | 2 |" in report
     # mean 0.2, sd 0.1, t(2) = 4.3027: half-width 0.2484; all three differences positive: p = 2/8
     assert "| grpo+paw − grpo | mean return | +0.200 [-0.048, +0.448] | 0.25 | 3 |" in report
     assert "| grpo+paw − grpo | success | +0.167 [-0.550, +0.884] | 1 | 3 |" in report
     # CMAE activity of the PaW arm: run means 0.10, 0.15, 0.20, 0.25 (seeds 0-3): 0.175 ± t(3)·0.0645/2
     assert "| grpo+paw | n/a | n/a | n/a | 0.175 ± 0.103 | n/a |" in report
     assert "| grpo | " not in report.split("## World model over training")[1].split("## Arms")[0]
+
+
+def test_a_run_made_with_another_setup_is_refused_then_set_aside(tmp_path, capsys):
+    """A finished run whose setup the sweep file no longer gives it is not silently reused: the
+    sweep refuses before any run (exit 2, one line); --rerun-changed sets its folder aside."""
+    from pawkit.config import load_config
+    from pawkit.experiments.plan import load_sweep, plan_runs
+
+    path = sweep_file(tmp_path)
+    runs = plan_runs(load_sweep(str(path)), ["grpo"])
+    old = load_config("gridnav", overrides=[*runs[0].overrides, "trainer.eval_episodes=8"]).model_dump(mode="json")
+    runs[0].run_dir.mkdir(parents=True)
+    (runs[0].run_dir / "run.json").write_text(json.dumps({"config": old}))
+    records = tmp_path / "out" / "results.jsonl"
+    records.write_text("".join(json.dumps({"arm": r.arm, "seed": r.seed, "overrides": r.overrides, "status": "ok",
+                                           "metrics": str(r.run_dir / "metrics.jsonl")}) + "\n" for r in runs))
+    assert main(["sweep", "--config", str(path), "--only", "grpo"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "grpo seed 0" in err and "trainer.eval_episodes 8 -> 4" in err, err
+    assert "--rerun-changed" in err
+    # the record alone (no folder left) is compared by its overrides
+    runs[0].run_dir.joinpath("run.json").unlink()
+    runs[0].run_dir.rmdir()
+    lines = records.read_text().splitlines()
+    lines[1] = lines[1].replace("seed=1", "seed=7")
+    records.write_text("\n".join(lines) + "\n")
+    assert main(["sweep", "--config", str(path), "--only", "grpo", "--dry-run"]) == 2
+    assert "grpo seed 1" in capsys.readouterr().err
+    assert main(["sweep", "--config", str(path), "--only", "grpo", "--dry-run", "--rerun-changed"]) == 0
+    err = capsys.readouterr().err
+    assert "grpo seed 0 (done, skipped)" in err and "grpo seed 1 (run)" in err
+    # a real re-run sets the old folder aside, keeps it, and runs again
+    runs[1].run_dir.mkdir(parents=True)
+    (runs[1].run_dir / "run.json").write_text(json.dumps({"config": old | {"seed": 7}}))
+    assert main(["sweep", "--config", str(path), "--only", "grpo", "--rerun-changed", "--report-only"]) == 0
+    assert main(["sweep", "--config", str(path), "--only", "grpo", "--rerun-changed"]) == 0
+    assert json.loads((runs[1].run_dir.with_name("seed1.changed-1") / "run.json").read_text())["config"]["seed"] == 7
+    last = [json.loads(line) for line in records.read_text().splitlines()][-1]
+    assert (last["arm"], last["seed"], last["status"]) == ("grpo", 1, "ok")
+    assert json.loads((runs[1].run_dir / "run.json").read_text())["config"]["seed"] == 1

@@ -102,7 +102,7 @@ def evaluate_served(config, base_url: str, model: str, api_key: str | None, epis
     from pawkit.protocol import check_split
     from pawkit.rollout.envpool import build_env, make_env_pool
     from pawkit.rollout.vllm_openai import OpenAIEngine
-    from pawkit.train.evaluate import EvaluationFailed, play_split, summarize
+    from pawkit.train.evaluate import EvaluationFailed, pass_slots, play_split, sampled_evaluation, summarize
     from pawkit.train.models import byte_tokenizer
 
     # the prompt must list the actions (a served model cannot be restricted token by token)
@@ -115,8 +115,12 @@ def evaluate_served(config, base_url: str, model: str, api_key: str | None, epis
             raise UsageError(f"split {split!r} of {env.name} has no tasks to evaluate on")
         engine = OpenAIEngine(base_url, model, config.rollout, byte_tokenizer(), api_key=api_key)
         slots = min(episodes, config.rollout.tasks_per_step * config.rollout.group_size)
-        with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
+        sampled: dict = {}
+        with make_env_pool(config.env.name, config.env.options, max(slots, pass_slots(config)), config.rollout.num_workers,
+                           config.rollout.step_timeout) as pool:
             batch = play_split(env, pool, engine, config, episodes, split, slots, "auto" if show_progress else "off")
+            if config.trainer.eval_pass_k:  # pass@k at rollout.temperature, as the local engine
+                sampled, _ = sampled_evaluation(env, pool, engine, config, split, "auto" if show_progress else "off")
     finally:
         env.close()
     kept = sum(e.end_reason != "env_error" for e in batch.episodes)
@@ -124,5 +128,6 @@ def evaluate_served(config, base_url: str, model: str, api_key: str | None, epis
         raise EvaluationFailed(f"all {len(batch.episodes)} evaluation episodes hit env errors; the first: "
                                f"{batch.env_error_messages[0].splitlines()[0]}")
     result = summarize(config.env.name, batch.episodes)
+    result.update(sampled)
     result.update({"split": split, "engine": "openai", "model": model, "requests": engine.requests})
     return result

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -87,6 +88,7 @@ class Run:
     seed: int
     overrides: list[str]  # shared + arm + seed (without the output dir)
     run_dir: Path
+    config: dict = field(default_factory=dict, compare=False, repr=False)  # resolved, as config.model_dump(mode="json")
 
     @property
     def key(self) -> tuple[str, int]:
@@ -106,10 +108,11 @@ def plan_runs(sweep: SweepConfig, only: list[str] | None = None) -> list[Run]:
         for arm, extra in arms.items():
             overrides = [*sweep.overrides, *extra, f"seed={seed}"]
             try:
-                check_names(load_config(sweep.env, sweep.config or None, overrides))
+                config = load_config(sweep.env, sweep.config or None, overrides)
+                check_names(config)
             except UsageError as exc:
                 raise ConfigError(f"arm {arm!r}: {str(exc).splitlines()[0]}") from None
-            runs.append(Run(arm, seed, overrides, out / "runs" / arm / f"seed{seed}"))
+            runs.append(Run(arm, seed, overrides, out / "runs" / arm / f"seed{seed}", config.model_dump(mode="json")))
     return runs
 
 
@@ -139,3 +142,26 @@ def eval_command(sweep: SweepConfig, run: Run, model_dir: Path) -> list[str]:
         cmd += ["--config", path]
     cmd += [*run.overrides, "--model", str(model_dir), "--episodes", str(sweep.wm_eval_episodes), "--json"]
     return cmd
+
+
+def changed_runs(runs: list[Run], records: dict[tuple[str, int], dict[str, Any]]) -> list[tuple[Run, str]]:
+    """The planned runs whose earlier result was made with another setup, each with what changed.
+
+    A run's earlier setup is its folder's run.json config (so an edit of a config file the sweep
+    merges counts, not only of the sweep's overrides), compared key by key except
+    ``trainer.output_dir``; without a folder, its record's overrides. A run without a record or
+    folder has nothing to compare. (A key that only one side has, added by a pawkit upgrade, is
+    not a change: ``config_changes`` in pawkit/train/rundir.py.)"""
+    from pawkit.train.rundir import _run_json_config, config_changes
+
+    out = []
+    for run in runs:
+        saved = _run_json_config(run.run_dir) if run.run_dir.exists() else None
+        if saved is not None and run.config:
+            changes = {k: v for k, v in config_changes(saved, run.config).items() if k != "trainer.output_dir"}
+            if changes:
+                out.append((run, ", ".join(f"{k} {v[0]!r} -> {v[1]!r}" for k, v in list(changes.items())[:3])
+                            + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")))
+        elif run.key in records and records[run.key].get("overrides") not in (None, run.overrides):
+            out.append((run, f"overrides {' '.join(records[run.key]['overrides'])!r} -> {' '.join(run.overrides)!r}"))
+    return out

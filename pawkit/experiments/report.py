@@ -71,13 +71,34 @@ def _run_mean(record: dict[str, Any], key: str) -> float | None:
     return statistics.fmean(points) if points else None
 
 
-def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
-    """The ``pairs`` section: treatment − base per seed both finished, for final return and success:
-    the mean difference, its 95 % t interval and the exact sign-flip p (paired by seed)."""
+def sampled_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The sampled evaluation (``trainer.eval_pass_k``): its metric names and one row per arm
+    that logged them, mean ± 95 % half-width over seeds of the final pass@k / best-of-k return."""
+    keys: list[str] = []
+    for r in records.values():
+        keys += [k for k in r.get("final_sampled") or {} if k not in keys]
+    keys.sort(key=lambda k: (k.split("@")[0] != "pass", int(k.split("@")[1])))
     lines = []
+    for arm in sweep.arms:
+        runs = [r for (a, _), r in sorted(records.items()) if a == arm and r.get("status") == "ok" and r.get("final_sampled")]
+        if runs:
+            lines.append(f"| {arm} | " + " | ".join(fmt_mean_std(mean_std(r["final_sampled"].get(k) for r in runs)) for k in keys)
+                         + f" | {len(runs)} |")
+    return keys, lines
+
+
+def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    """The ``pairs`` section: treatment − base per seed both finished, for final return and success
+    (and the sampled evaluation's numbers, when logged): the mean difference, its 95 % t interval and the exact sign-flip p (paired by seed)."""
+    lines = []
+    sampled_keys, _ = sampled_rows(sweep, records)
+
+    def value(record: dict[str, Any], key: str) -> Any:
+        return (record.get("final_sampled") or {}).get(key) if key in sampled_keys else record.get(key)
+
     for treatment, base in sweep.pairs:
-        for key, label in (("final_return", "mean return"), ("final_success", "success")):
-            pairs = [(records[(base, s)].get(key), records[(treatment, s)].get(key)) for s in sweep.seeds
+        for key, label in (("final_return", "mean return"), ("final_success", "success"), *((k, k) for k in sampled_keys)):
+            pairs = [(value(records[(base, s)], key), value(records[(treatment, s)], key)) for s in sweep.seeds
                      if all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment))]
             pairs = [(b, t) for b, t in pairs if b is not None and t is not None]
             if not pairs:
@@ -265,6 +286,12 @@ def write_report(sweep: SweepConfig) -> Path:
                   "[95 % t interval] and the two-sided exact sign-flip p-value (with 5 seeds the smallest possible p is 0.0625).",
                   "", "| pair | metric | difference [95 % interval] | p | seeds |", "|---|---|---|---|---|",
                   *paired_rows(sweep, records), ""]
+    sampled_keys, sampled = sampled_rows(sweep, records)
+    if sampled:
+        lines += ["## Sampled evaluation", "", "Each of the first eval tasks played max(k) times at `rollout.temperature` "
+                  "after the last step: *pass@k* = P(at least one success in k of them), *best_of_k_return@k* = the expected "
+                  "largest return of k of them (unbiased estimators, pawkit/train/pass_at_k.py); mean ± 95 % half-width over seeds.",
+                  "", "| arm | " + " | ".join(sampled_keys) + " | seeds |", "|---" * (len(sampled_keys) + 2) + "|", *sampled, ""]
     activity = activity_rows(sweep, records)
     if activity:
         lines += ["## World model over training", "", "Training-batch values of the PaW arms, averaged over each run's steps "

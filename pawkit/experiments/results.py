@@ -105,6 +105,8 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
         "curves": {key: metric_curve(metrics, key) for key in CURVE_KEYS},
     }
+    if evals and (sampled := sampled_numbers(evals[-1])):  # trainer.eval_pass_k: the last eval's pass@k
+        out["final_sampled"] = sampled
     if evals and "eval/wm_token_accuracy" in evals[-1]:  # the trainer's own held-out eval measured it
         out["wm_accuracy"] = evals[-1]["eval/wm_token_accuracy"]
     before_after = run_dir / "eval_before_after.json"
@@ -119,6 +121,17 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
     out["final_success"] = _first(out.get("after_success"), out["final_eval_success"], out["final_train_success"])
     out["final_return"] = _first(out.get("after_return"), out["final_eval_return"], out["final_train_return"])
     return out
+
+
+SAMPLED_PREFIXES = ("pass@", "best_of_k_return@")  # pawkit/train/pass_at_k.py
+
+
+def sampled_numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    """The sampled evaluation's estimates in one step's metrics (``eval/pass@4`` → ``pass@4``;
+    intervals left out: the sweep's are over seeds), ordered by name then k."""
+    found = {k.removeprefix("eval/"): v for k, v in metrics.items()
+             if k.startswith("eval/") and k.removeprefix("eval/").startswith(SAMPLED_PREFIXES) and "_ci95_" not in k}
+    return dict(sorted(found.items(), key=lambda kv: (kv[0].split("@")[0] != "pass", int(kv[0].split("@")[1]))))
 
 
 def _first(*values: Any) -> Any:

@@ -30,11 +30,13 @@ from rich.progress import (
 from pawkit.experiments.plan import (
     Run,
     SweepConfig,
+    changed_runs,
     eval_command,
     plan_runs,
     train_command,
 )
 from pawkit.experiments.report import fmt_record_wm
+from pawkit.protocol import UsageError
 from pawkit.experiments.results import (
     RESULTS_FILE,
     latest_records,
@@ -127,14 +129,36 @@ def _text(data: Any) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
 
 
-def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool = False, console=None) -> int:
-    """Run every missing run of the sweep; returns the number of failed runs."""
+def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool = False, console=None,
+              rerun_changed: bool = False) -> int:
+    """Run every missing run of the sweep; returns the number of failed runs.
+
+    Raises UsageError (before any run) when an earlier run was made with another setup than the
+    sweep now gives it (``changed_runs``); with ``rerun_changed`` such runs' folders are set aside
+    as ``seed<k>.changed-<n>`` (nothing is deleted) and the runs are made again."""
     console = console or Console(stderr=True)
     out = Path(sweep.output_dir)
     results_path = out / RESULTS_FILE
     runs = plan_runs(sweep, only)
-    done = {k for k, r in latest_records(read_results(results_path)).items() if r.get("status") == "ok"}
+    records = latest_records(read_results(results_path))
+    changed = changed_runs(runs, records)
+    if changed and not rerun_changed:
+        run, what = changed[0]
+        more = f" (and {len(changed) - 1} more run(s))" if len(changed) > 1 else ""
+        raise UsageError(f"{run.arm} seed {run.seed} in {out} was made with another setup than this sweep now gives it: "
+                         f"{what}{more}; restore the sweep and config files, or pass --rerun-changed to set the old run "
+                         "folders aside and run them again")
+    stale = {run.key for run, _ in changed}
+    done = {k for k, r in records.items() if r.get("status") == "ok"} - stale
     todo = [r for r in runs if r.key not in done]
+    if changed and not dry_run:
+        for run, what in changed:
+            aside = next(run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}") for n in range(1, 10**6)
+                         if not run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}").exists())
+            if run.run_dir.exists():
+                run.run_dir.rename(aside)
+            console.print(f"{run.arm} seed {run.seed}: setup changed ({what}); old run kept as {aside}, running it again",
+                          soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"sweep {sweep.name}: {len(runs)} runs ({len(runs) - len(todo)} already done), "
         f"parallel={sweep.parallel}, threads={sweep.threads} → {out}", soft_wrap=True, highlight=False,
@@ -145,7 +169,7 @@ def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool =
         )
 
         for i, run in enumerate(runs, 1):
-            state = "done, skipped" if run.key in done else ("resume" if latest(run.run_dir) else "run")
+            state = "done, skipped" if run.key in done else ("resume" if latest(run.run_dir) and run.key not in stale else "run")
             console.print(f"[{i}/{len(runs)}] {run.arm} seed {run.seed} ({state}): {shlex.join(train_command(sweep, run, state == 'resume'))}",
                           soft_wrap=True, highlight=False)
         return 0

@@ -20,7 +20,9 @@ run sweeps from the repository root. Each run is
 ``python -m pawkit.cli train ... seed=<k> trainer.output_dir=<run dir> --quiet`` in its own
 process, so a crash is recorded (status ``failed`` with the tail of its stderr) and the sweep
 goes on. A run with an ``ok`` line in ``results.jsonl`` is skipped, so re-running the same command
-resumes the sweep; a run that was interrupted continues from its latest checkpoint (``--resume``).
+resumes the sweep — unless the run was made with another setup than the sweep now gives it (an
+edited override or config file: its run.json config differs): then the sweep refuses before any
+run, and ``--rerun-changed`` sets such run folders aside (``seed<k>.changed-<n>``) and runs them again; a run that was interrupted continues from its latest checkpoint (``--resume``).
 Failed runs are tried again; the report reads the last line of each (arm, seed).
 """
 
@@ -38,7 +40,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     only = [a for item in args.only or [] for a in item.split(",") if a]
     failures = 0
     if not args.report_only:
-        failures = run_sweep(sweep, only=only, dry_run=args.dry_run)
+        failures = run_sweep(sweep, only=only, dry_run=args.dry_run, rerun_changed=args.rerun_changed)
         if args.dry_run:
             return 0
     report = write_report(sweep)
@@ -53,5 +55,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the runs and their commands, run nothing")
     p.add_argument("--only", action="append", metavar="ARM", help="run only this arm (repeat or comma-separate)")
     p.add_argument("--report-only", action="store_true", help="write report.md and the plot from results.jsonl")
+    p.add_argument("--rerun-changed", action="store_true", help="runs made with another setup than the sweep now "
+                   "gives them (edited overrides or config files) are set aside and run again (default: refuse)")
     p.set_defaults(func=cmd_sweep)
     return p

@@ -7,6 +7,7 @@ WM accuracy on held-out transitions = how well the model predicts the next obser
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -92,13 +93,19 @@ def eval_slots(config: Config, episodes: int) -> int:
 
 def play_split(
     env: Env, pool, generator: Generator, config: Config, episodes: int, split: str, slots: int, progress: str = "lines",
+    samples: int = 1, temperature: float | None = None,
 ) -> RolloutBatch:
-    """``episodes`` episodes over the first tasks of ``split`` (cycled), ``slots`` at a time;
-    ``progress``: see ``EpisodeProgress`` (the trainer's evals use the default, plain lines)."""
+    """``episodes`` tasks, the first ones of ``split`` (cycled), each played ``samples`` times,
+    ``slots`` episodes at a time (at least one task's ``samples``) at ``temperature`` (default
+    ``rollout.eval_temperature``); ``progress``: see ``EpisodeProgress`` (the trainer's evals use
+    the default, plain lines)."""
     tasks = list(env.tasks(split))
     chosen = [tasks[i % len(tasks)] for i in range(episodes)]
+    temperature = config.rollout.eval_temperature if temperature is None else temperature
+    per_chunk = max(1, slots // samples)  # tasks per generate batch
     merged = RolloutBatch(episodes=[], samples=[])
-    shown = EpisodeProgress(f"eval {env.name} ({split})", episodes, progress)
+    label = f"eval {env.name} ({split})" if samples == 1 else f"sampled eval {env.name} ({split}, {samples} per task)"
+    shown = EpisodeProgress(label, episodes * samples, progress)
     ended = [0]
 
     def on_end(n: int) -> None:
@@ -106,13 +113,11 @@ def play_split(
         shown.update(ended[0])
 
     try:
-        for start in range(0, len(chosen), slots):
-            ended[0] = start
-            chunk = chosen[start : start + slots]
-            part = run_rollout(
-                env, _CountingPool(pool, on_end), generator, chunk, 1, config.rollout, config.rollout.eval_temperature
-            )
-            shown.update(start + len(chunk))  # episodes cut by the turn limit end here
+        for start in range(0, len(chosen), per_chunk):
+            ended[0] = start * samples
+            chunk = chosen[start : start + per_chunk]
+            part = run_rollout(env, _CountingPool(pool, on_end), generator, chunk, samples, config.rollout, temperature)
+            shown.update((start + len(chunk)) * samples)  # episodes cut by the turn limit end here
             merged.episodes += part.episodes
             merged.samples += part.samples
             merged.env_errors += part.env_errors
@@ -121,6 +126,66 @@ def play_split(
     finally:
         shown.close()
     return merged
+
+
+def pass_slots(config: Config) -> int:
+    """Episodes the sampled (pass@k) evaluation plays at once: as ``eval_slots`` for its
+    ``eval_pass_tasks × max(eval_pass_k)`` episodes, and at least one task's max(k) samples; 0
+    when ``trainer.eval_pass_k`` is empty."""
+    if not config.trainer.eval_pass_k:
+        return 0
+    n = max(config.trainer.eval_pass_k)
+    return max(n, eval_slots(config, config.trainer.eval_pass_tasks * n))
+
+
+def sampled_evaluation(env: Env, pool, generator: Generator, config: Config, split: str, progress: str = "lines",
+                       ) -> tuple[dict[str, float], RolloutBatch]:
+    """The pass@k evaluation of ``trainer.eval_pass_k``: each of the first ``eval_pass_tasks``
+    tasks of ``split`` played max(k) times at ``rollout.temperature`` (the training sampler);
+    returns ``sampled_summary``'s numbers (pawkit/train/pass_at_k.py) and the episodes played.
+    Raises EvaluationFailed when every episode hit an env error."""
+    from pawkit.train.pass_at_k import sampled_summary
+
+    ks = config.trainer.eval_pass_k
+    batch = play_split(env, pool, generator, config, config.trainer.eval_pass_tasks, split, pass_slots(config),
+                       progress, samples=max(ks), temperature=config.rollout.temperature)
+    try:
+        return sampled_summary(batch.episodes, ks), batch
+    except ValueError as exc:
+        raise EvaluationFailed(f"sampled evaluation: {exc}") from exc
+
+
+def held_out_evaluation(trainer) -> tuple[dict[str, float], list[tuple[str, float]]]:
+    """The trainer's evaluation (``Trainer.evaluate``): ``trainer.eval_episodes`` of
+    ``env.eval_split`` at ``rollout.eval_temperature``, then the sampled (pass@k) evaluation when
+    ``trainer.eval_pass_k`` is set, each inside ``rng_preserved`` so that training draws the same
+    numbers as without them. Returns the ``eval/`` and ``perf/`` metrics and ``episode_returns``
+    of the first part; env errors go to ``env_errors.log``."""
+    from pawkit.train.runlog import append_lines
+    from pawkit.train.state import rng_preserved
+
+    c, progress = trainer.cfg, getattr(trainer, "eval_progress", "lines")  # "off": _train with show_progress=False
+    slots = eval_slots(c, c.trainer.eval_episodes)
+    t0 = time.perf_counter()
+    with rng_preserved(trainer.state.cuda_devices):
+        batch = play_split(trainer.env, trainer.pool, trainer.generator, c, c.trainer.eval_episodes, c.env.eval_split,
+                           slots, progress=progress)
+    seconds = time.perf_counter() - t0
+    log = trainer.out / "env_errors.log"
+    if batch.env_error_messages:
+        append_lines(log, [f"eval after step {trainer.state.step}: {m}\n" for m in batch.env_error_messages])
+    summary = summarize(c.env.name, batch.episodes)
+    result = {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
+    returns = episode_returns(batch.episodes)
+    if c.trainer.eval_pass_k:  # sampled at the training temperature: pass@k, best-of-k return
+        t0 = time.perf_counter()
+        with rng_preserved(trainer.state.cuda_devices):
+            sampled, batch = sampled_evaluation(trainer.env, trainer.pool, trainer.generator, c, c.env.eval_split, progress)
+        if batch.env_error_messages:
+            append_lines(log, [f"sampled eval after step {trainer.state.step}: {m}\n" for m in batch.env_error_messages])
+        result.update({f"eval/{k}": float(v) for k, v in sampled.items()})
+        result["perf/sampled_eval_seconds"] = time.perf_counter() - t0
+    return {**result, "perf/eval_seconds": seconds}, returns  # neither is part of perf/step_seconds
 
 
 @torch.no_grad()
@@ -171,10 +236,14 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
     model, tokenizer = load_model(config.model)
     model.eval()
     slots = eval_slots(config, episodes)
-    with make_env_pool(config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout) as pool:
+    sampled: dict[str, float] = {}
+    width = max(slots, pass_slots(config))
+    with make_env_pool(config.env.name, config.env.options, width, config.rollout.num_workers, config.rollout.step_timeout) as pool:
         generator = build_engine(model, tokenizer, config.rollout)
         try:
             batch = play_split(env, pool, generator, config, episodes, split, slots, "auto" if show_progress else "off")
+            if config.trainer.eval_pass_k:
+                sampled, _ = sampled_evaluation(env, pool, generator, config, split, "auto" if show_progress else "off")
         finally:
             close_engine(generator)
     env.close()
@@ -187,6 +256,7 @@ def evaluate(config: Config, episodes: int, split: str | None = None, show_progr
               f"(not counted); the first: {first}", file=sys.stderr)
     result = summarize(config.env.name, batch.episodes)
     result.update(wm_accuracy(model, tokenizer, batch.samples, config))
+    result.update(sampled)
     result["split"] = split
     return result
 

@@ -47,7 +47,7 @@ RUN_ENTRIES = (
 # algorithm, PaW, seed, env, lr and its schedule) is frozen by the run's first start.
 MUTABLE = (
     "trainer.steps", "trainer.output_dir", "trainer.save_every", "trainer.keep_checkpoints", "trainer.eval_every",
-    "trainer.eval_episodes", "trainer.eval_before_after", "trainer.early_stop_success",
+    "trainer.eval_episodes", "trainer.eval_batch_episodes", "trainer.eval_pass_k", "trainer.eval_pass_tasks", "trainer.eval_before_after", "trainer.early_stop_success",
     "trainer.dump_trajectories_every", "trainer.tensorboard", "trainer.report_to", "trainer.max_env_error_rate",
     "trainer.max_nonfinite_in_a_row", "trainer.micro_batch_tokens", "rollout.num_workers", "rollout.step_timeout",
     "rollout.generation_batch_size", "model.device", "model.gradient_checkpointing",

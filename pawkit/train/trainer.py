@@ -32,7 +32,7 @@ from pawkit.train import checkpoint
 from pawkit.train.batching import TrainingSequence
 from pawkit.train.critic import build_critic
 from pawkit.train.distributed import Distributed
-from pawkit.train.evaluate import eval_slots, paired_change
+from pawkit.train.evaluate import eval_slots, paired_change, pass_slots
 from pawkit.train.filtering import sample_step
 from pawkit.train.metrics import Metrics, add_rollout_metrics, reset_peak_memory
 from pawkit.train.models import load_model
@@ -107,7 +107,8 @@ class Trainer(PolicyUpdate):
             self.optimizer = torch.optim.AdamW(params, lr=config.trainer.lr, weight_decay=config.trainer.weight_decay)
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
             # an evaluation may play more episodes at once (trainer.eval_batch_episodes)
-            slots = max(config.rollout.tasks_per_step * config.rollout.group_size, eval_slots(config, config.trainer.eval_episodes) if evaluates else 1)
+            slots = max(config.rollout.tasks_per_step * config.rollout.group_size,
+                        max(eval_slots(config, config.trainer.eval_episodes), pass_slots(config)) if evaluates else 1)
             self.pool = make_env_pool(
                 config.env.name, config.env.options, slots, config.rollout.num_workers, config.rollout.step_timeout
             )
@@ -254,22 +255,12 @@ class Trainer(PolicyUpdate):
         metrics.set("rollout/action_tokens", sum(len(s.response_ids) for s, r in zip(seqs, rl) if r))
 
     def evaluate(self) -> dict[str, float]:
-        """Held-out episodes at the eval temperature (0 = greedy), counted in the step's metrics."""
-        from pawkit.train.evaluate import episode_returns, play_split, summarize
+        """Held-out episodes at the eval temperature (0 = greedy), then the sampled pass@k ones when
+        ``trainer.eval_pass_k`` is set, counted in the step's metrics (pawkit/train/evaluate.py)."""
+        from pawkit.train.evaluate import held_out_evaluation
 
-        c = self.cfg
-        slots = eval_slots(c, c.trainer.eval_episodes)
-        t0 = time.perf_counter()
-        with rng_preserved(self.state.cuda_devices):
-            batch = play_split(self.env, self.pool, self.generator, c, c.trainer.eval_episodes, c.env.eval_split, slots,
-                               progress=getattr(self, "eval_progress", "lines"))  # "off": _train with show_progress=False
-        seconds = time.perf_counter() - t0
-        if batch.env_error_messages:
-            append_lines(self.out / "env_errors.log", [f"eval after step {self.state.step}: {m}\n" for m in batch.env_error_messages])
-        summary = summarize(c.env.name, batch.episodes)
-        self.last_eval_returns = episode_returns(batch.episodes)  # pairs the before/after evaluations
-        result = {f"eval/{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float))}
-        return {**result, "perf/eval_seconds": seconds}  # not part of perf/step_seconds
+        result, self.last_eval_returns = held_out_evaluation(self)  # the returns pair the before/after evaluations
+        return result
 
     def save(self) -> Path | None:
         """Collective: every process hands its RNG streams to rank 0, which writes the checkpoint."""
