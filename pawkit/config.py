@@ -99,7 +99,7 @@ class RolloutConfig(_Section):
     max_prompt_tokens: int = Field(4096, ge=16, description="longest prompt of one turn (tokens); step context: a longer one is shortened and counted in rollout/truncated_prompts; trajectory context: the budget of the whole episode's sequence — an episode whose next observation does not fit ends (rollout/context_ended)")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of training rollouts; the update's action log-probs use the same temperature")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling: keep the smallest token set with this much probability (0–1]; 1 = off; ignored when greedy")
-    eval_temperature: float = Field(0.4, ge=0, description="sampling temperature of evaluations (trainer evals and `pawkit eval`); 0 = greedy")
+    eval_temperature: float = Field(0.4, ge=0, description="sampling temperature of evaluations (trainer evals and `pawkit eval`); 0 = greedy; the pass@k evaluation (trainer.eval_pass_k) samples at rollout.temperature instead")
     output_format: Literal["think_action", "action", "plain"] = Field("think_action", description="reply format: <think>…</think><action>…</action> (verl-agent), <action>…</action> only, or the bare command")
     prompt_style: Literal["verl", "compact"] = Field("verl", description="verl = verl-agent's prompt templates; compact = task, history and observation only (tiny models)")
     constrained: bool = Field(False, description="decode only admissible replies (token trie over the action list); the prompt then omits the list; needs output_format action or plain")

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from pawkit.cli import main
@@ -239,3 +240,52 @@ def test_a_run_made_with_another_setup_is_refused_then_set_aside(tmp_path, capsy
     last = [json.loads(line) for line in records.read_text().splitlines()][-1]
     assert (last["arm"], last["seed"], last["status"]) == ("grpo", 1, "ok")
     assert json.loads((runs[1].run_dir / "run.json").read_text())["config"]["seed"] == 1
+    assert last["config"]["seed"] == 1  # new records keep the resolved config
+
+
+def test_which_earlier_runs_count_as_changed(tmp_path, monkeypatch, capsys):
+    """Finished runs: any change that can move a number. Unfinished runs: only what --resume
+    refuses (an eval cadence change resumes). Output-only keys never. A folder deleted after the
+    refusal is compared by the record's stored config, and a run set aside stays not done."""
+    from pawkit.config import load_config
+    from pawkit.experiments.plan import changed_runs, load_sweep, plan_runs
+    from pawkit.experiments.results import latest_records, read_results
+
+    run = plan_runs(load_sweep(str(sweep_file(tmp_path))), ["grpo"])[0]
+
+    def saved(*extra):
+        return load_config("gridnav", overrides=[*run.overrides, *extra]).model_dump(mode="json")
+
+    run.run_dir.mkdir(parents=True)
+
+    def check(config, status):
+        (run.run_dir / "run.json").write_text(json.dumps({"config": config}))
+        return [what for _, what in changed_runs([run], {run.key: {"status": status, "overrides": run.overrides}})]
+
+    assert check(saved("trainer.eval_every=2"), "ok") == ["trainer.eval_every 2 -> 1"]
+    assert check(saved("trainer.eval_every=2"), "stopped") == []  # resumed with the new cadence
+    assert check(saved("trainer.lr=0.5"), "stopped") == ["trainer.lr 0.5 -> 0.003"]
+    assert check(saved("trainer.save_every=1", "rollout.num_workers=1", "trainer.report_to=[jsonl,tensorboard]"), "ok") == []
+    # the folder is gone: the record's own config still tells an edited config file
+    (run.run_dir / "run.json").unlink()
+    run.run_dir.rmdir()
+    record = {"status": "ok", "overrides": run.overrides, "config": saved("algorithm.kl_coef=0.5")}
+    assert [w for _, w in changed_runs([run], {run.key: record})] == ["algorithm.kl_coef 0.5 -> 0.0"]
+    # set aside by --rerun-changed, then cut short: the marker line keeps the old ok from counting
+    out = tmp_path / "out"
+    (out / "results.jsonl").write_text(json.dumps({"arm": "grpo", "seed": 0, **record}) + "\n")
+    import pawkit.experiments.run as run_module
+
+    class CutShort(Exception):
+        pass
+
+    def cut_short(sweep, run):
+        raise CutShort  # the new run dies before it records anything (a kill -9)
+
+    monkeypatch.setattr(run_module, "execute", cut_short)
+    with pytest.raises(CutShort):
+        run_module.run_sweep(load_sweep(str(sweep_file(tmp_path, seeds=[0]))), only=["grpo"], rerun_changed=True)
+    latest = latest_records(read_results(out / "results.jsonl"))[("grpo", 0)]
+    assert latest["status"] == "changed" and "algorithm.kl_coef" in latest["error"]
+    assert main(["sweep", "--config", str(sweep_file(tmp_path, seeds=[0])), "--only", "grpo", "--dry-run"]) == 0
+    assert "grpo seed 0 (run)" in capsys.readouterr().err  # not "(done, skipped)" with the old setup's numbers

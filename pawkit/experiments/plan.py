@@ -140,28 +140,41 @@ def eval_command(sweep: SweepConfig, run: Run, model_dir: Path) -> list[str]:
     cmd = [sys.executable, "-m", "pawkit.cli", "eval", "--env", sweep.env]
     for path in sweep.config:
         cmd += ["--config", path]
-    cmd += [*run.overrides, "--model", str(model_dir), "--episodes", str(sweep.wm_eval_episodes), "--json"]
+    # the WM-accuracy pass reads the greedy episodes only: no sampled (pass@k) evaluation
+    cmd += [*run.overrides, "trainer.eval_pass_k=[]", "--model", str(model_dir), "--episodes", str(sweep.wm_eval_episodes), "--json"]
     return cmd
 
 
-def changed_runs(runs: list[Run], records: dict[tuple[str, int], dict[str, Any]]) -> list[tuple[Run, str]]:
-    """The planned runs whose earlier result was made with another setup, each with what changed.
+# Keys that change how a run executes or what it writes, never its numbers: a change of these
+# alone does not make an earlier run of a sweep stale.
+NO_RESULT_KEYS = frozenset({
+    "trainer.output_dir", "trainer.save_every", "trainer.keep_checkpoints", "trainer.tensorboard", "trainer.report_to",
+    "trainer.dump_trajectories_every", "rollout.num_workers", "rollout.step_timeout",
+})
 
-    A run's earlier setup is its folder's run.json config (so an edit of a config file the sweep
-    merges counts, not only of the sweep's overrides), compared key by key except
-    ``trainer.output_dir``; without a folder, its record's overrides. A run without a record or
-    folder has nothing to compare. (A key that only one side has, added by a pawkit upgrade, is
-    not a change: ``config_changes`` in pawkit/train/rundir.py.)"""
-    from pawkit.train.rundir import _run_json_config, config_changes
+
+def changed_runs(runs: list[Run], records: dict[tuple[str, int], dict[str, Any]]) -> list[tuple[Run, str]]:
+    """The planned runs whose earlier result or folder was made with another setup, each with what
+    changed.
+
+    The earlier setup is the run folder's run.json config, else the record's stored ``config``
+    (so an edit of a config file the sweep merges counts, not only of the sweep's overrides),
+    compared key by key except ``NO_RESULT_KEYS``; a record older than stored configs is compared
+    by its overrides. A finished run is stale on any such change; an unfinished one only on a
+    change that ``--resume`` refuses (outside ``rundir.MUTABLE``): it resumes with the others. (A
+    key that only one side has, added by a pawkit upgrade, is not a change: ``config_changes``.)"""
+    from pawkit.train.rundir import MUTABLE, _run_json_config, config_changes
 
     out = []
     for run in runs:
-        saved = _run_json_config(run.run_dir) if run.run_dir.exists() else None
-        if saved is not None and run.config:
-            changes = {k: v for k, v in config_changes(saved, run.config).items() if k != "trainer.output_dir"}
-            if changes:
+        record = records.get(run.key) or {}
+        saved = (_run_json_config(run.run_dir) if run.run_dir.exists() else None) or record.get("config")
+        if saved and run.config:
+            changes = {k: v for k, v in config_changes(saved, run.config).items() if k not in NO_RESULT_KEYS}
+            finished = record.get("status") == "ok"
+            if changes and (finished or any(k not in MUTABLE for k in changes)):
                 out.append((run, ", ".join(f"{k} {v[0]!r} -> {v[1]!r}" for k, v in list(changes.items())[:3])
                             + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")))
-        elif run.key in records and records[run.key].get("overrides") not in (None, run.overrides):
-            out.append((run, f"overrides {' '.join(records[run.key]['overrides'])!r} -> {' '.join(run.overrides)!r}"))
+        elif record.get("overrides") not in (None, run.overrides) and record.get("status") != "changed":
+            out.append((run, f"overrides {' '.join(record['overrides'])!r} -> {' '.join(run.overrides)!r}"))
     return out

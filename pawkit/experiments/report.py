@@ -36,6 +36,11 @@ from pawkit.experiments.results import (
 from pawkit.train.intervals import paired_difference, t_975
 
 
+# Statuses of runs that are neither a result nor a failure: stopped by a signal (resumed by the next
+# sweep), or set aside by --rerun-changed and not yet run again.
+UNFINISHED = ("stopped", "changed")
+
+
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
     """(mean, sample std, n) of the non-missing values; std is 0.0 for a single value."""
     xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
@@ -126,8 +131,8 @@ def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]])
             "wall": mean_std(r.get("wall_seconds") for r in ok),
             "steps": mean_std(r.get("steps") for r in ok),
             "n": len(ok),
-            "unfinished": sum(r.get("status") == "stopped" for r in runs),
-            "failed": sum(r.get("status") not in ("ok", "stopped") for r in runs),
+            "unfinished": sum(r.get("status") in UNFINISHED for r in runs),
+            "failed": sum(r.get("status") not in ("ok", *UNFINISHED) for r in runs),
         })
     return rows
 
@@ -314,12 +319,14 @@ def write_report(sweep: SweepConfig) -> Path:
             f"| {arm} | {seed} | {_status(r)} | {r.get('steps', '')} | {_num(r.get('final_success'))} | "
             f"{_num(r.get('final_return'))} | {fmt_record_wm(r)} | {_num(r.get('wall_seconds'), 1)} |"
         )
-    stopped = [r for r in records.values() if r.get("status") == "stopped"]
+    stopped = [r for r in records.values() if r.get("status") in UNFINISHED]
     if stopped:
-        lines += ["", "## Unfinished runs", "", "Stopped by a signal before `trainer.steps` (checkpoint kept; not in the table above); "
-                  "the next `pawkit sweep` resumes them:", ""]
-        lines += [f"- {r['arm']} seed {r['seed']}: step {r.get('steps')} of {r.get('target_steps', '?')}" for r in stopped]
-    failed = [r for r in records.values() if r.get("status") not in ("ok", "stopped")]
+        lines += ["", "## Unfinished runs", "", "Stopped by a signal before `trainer.steps` (checkpoint kept), or set aside "
+                  "because the sweep's setup changed (`--rerun-changed`); not in the tables above; the next `pawkit sweep` "
+                  "resumes or runs them:", ""]
+        lines += [f"- {r['arm']} seed {r['seed']}: " + (r.get("error", "setup changed") if r.get("status") == "changed"
+                  else f"step {r.get('steps')} of {r.get('target_steps', '?')}") for r in stopped]
+    failed = [r for r in records.values() if r.get("status") not in ("ok", *UNFINISHED)]
     if failed:
         lines += ["", "## Failed runs", ""]
         for r in failed:
@@ -338,6 +345,8 @@ def fmt_record_wm(record: dict[str, Any]) -> str:
 
 
 def _status(record: dict[str, Any]) -> str:
+    if record.get("status") == "changed":
+        return "unfinished (set aside: setup changed; not run again yet)"
     if record.get("status") == "stopped":
         return f"unfinished (stopped at step {record.get('steps')} of {record.get('target_steps', '?')})"
     return str(record.get("status"))

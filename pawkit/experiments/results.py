@@ -105,8 +105,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "train_wm_accuracy": last.get("paw/wm_token_accuracy"),
         "curves": {key: metric_curve(metrics, key) for key in CURVE_KEYS},
     }
-    if evals and (sampled := sampled_numbers(evals[-1])):  # trainer.eval_pass_k: the last eval's pass@k
-        out["final_sampled"] = sampled
+    final_eval = evals[-1] if evals else {}
     if evals and "eval/wm_token_accuracy" in evals[-1]:  # the trainer's own held-out eval measured it
         out["wm_accuracy"] = evals[-1]["eval/wm_token_accuracy"]
     before_after = run_dir / "eval_before_after.json"
@@ -116,6 +115,9 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         out["after_success"] = after.get("eval/success_rate")
         out["after_return"] = after.get("eval/mean_return")
         out["before_success"] = before.get("eval/success_rate")
+        final_eval = after or final_eval
+    if sampled := sampled_numbers(final_eval):  # trainer.eval_pass_k: pass@k of the eval the headline numbers come from
+        out["final_sampled"] = sampled
     # The headline numbers: the after-training eval when there is one, else the last periodic eval,
     # else the last training batch.
     out["final_success"] = _first(out.get("after_success"), out["final_eval_success"], out["final_train_success"])

@@ -81,7 +81,7 @@ def _execute(sweep: SweepConfig, run: Run) -> dict[str, Any]:
     resume = latest(run.run_dir) is not None
     cmd = train_command(sweep, run, resume)
     record: dict[str, Any] = {
-        "arm": run.arm, "seed": run.seed, "overrides": run.overrides, "resumed": resume,
+        "arm": run.arm, "seed": run.seed, "overrides": run.overrides, "config": run.config, "resumed": resume,
         "command": shlex.join(cmd), "metrics": str(run.run_dir / "metrics.jsonl"), "target_steps": target_steps,
     }
     env = child_env(sweep.threads)
@@ -152,12 +152,18 @@ def run_sweep(sweep: SweepConfig, only: list[str] | None = None, dry_run: bool =
     done = {k for k, r in records.items() if r.get("status") == "ok"} - stale
     todo = [r for r in runs if r.key not in done]
     if changed and not dry_run:
+        out.mkdir(parents=True, exist_ok=True)
         for run, what in changed:
-            aside = next(run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}") for n in range(1, 10**6)
-                         if not run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}").exists())
+            kept = "no run folder was left"
             if run.run_dir.exists():
+                aside = next(run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}") for n in range(1, 10**6)
+                             if not run.run_dir.with_name(f"{run.run_dir.name}.changed-{n}").exists())
                 run.run_dir.rename(aside)
-            console.print(f"{run.arm} seed {run.seed}: setup changed ({what}); old run kept as {aside}, running it again",
+                kept = f"old run kept as {aside}"
+            with open(results_path, "a") as fh:  # the old result is no longer this run's, even if the new one is cut short
+                fh.write(json.dumps({"arm": run.arm, "seed": run.seed, "overrides": run.overrides, "status": "changed",
+                                     "error": f"setup changed: {what}", "metrics": str(run.run_dir / "metrics.jsonl")}) + "\n")
+            console.print(f"{run.arm} seed {run.seed}: setup changed ({what}); {kept}; running it again",
                           soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"sweep {sweep.name}: {len(runs)} runs ({len(runs) - len(todo)} already done), "

@@ -45,27 +45,32 @@ def best_of_k(returns: Sequence[float], k: int) -> float:
 
 def sampled_summary(episodes: Sequence[Episode], ks: Sequence[int]) -> dict[str, float]:
     """``pass@k`` and ``best_of_k_return@k`` (means over tasks, each with ``_ci95_low/high``) for
-    every k in ``ks``, plus ``sampled_tasks`` and ``samples_per_task``.
+    every k in ``ks``, plus ``sampled_tasks`` (tasks in the means), ``samples_per_task`` (the
+    fewest episodes any of them kept) and ``sampled_env_errors`` (episodes dropped).
 
-    Episodes that hit an env error are dropped; a task keeps its surviving n' episodes and enters
-    every k ≤ n' (one with n' < k is left out of that k's mean). Raises ValueError without
-    surviving episodes."""
+    Episodes that hit an env error are dropped, and so is a task left with fewer than max(k)
+    episodes: every k is then computed over the same tasks. pass@k's interval is clipped to
+    [0, 1] (the t interval of values near 0 or 1 can cross the bound). Raises ValueError when no
+    task kept max(k) episodes."""
+    need = max(ks)
     by_task: dict[str, list[Episode]] = defaultdict(list)
+    errors = 0
     for e in episodes:
-        if e.end_reason != "env_error":
+        if e.end_reason == "env_error":
+            errors += 1
+        else:
             by_task[e.task_id].append(e)
-    if not by_task:
-        raise ValueError("no sampled episode survived (all hit env errors)")
-    out: dict[str, float] = {"sampled_tasks": float(len(by_task)),
-                             "samples_per_task": float(max(len(v) for v in by_task.values()))}
+    kept = [v for v in by_task.values() if len(v) >= need]
+    if not kept:
+        raise ValueError(f"no task kept {need} sampled episodes ({errors} of {len(episodes)} hit env errors)")
+    out: dict[str, float] = {"sampled_tasks": float(len(kept)), "samples_per_task": float(min(len(v) for v in kept)),
+                             "sampled_env_errors": float(errors)}
     for k in sorted(set(ks)):
-        fit = [v for v in by_task.values() if len(v) >= k]
-        if not fit:
-            continue
-        for name, values in (
-            (f"pass@{k}", [pass_at_k(len(v), sum(bool(e.success) for e in v), k) for v in fit]),
-            (f"best_of_k_return@{k}", [best_of_k([float(e.return_) for e in v], k) for v in fit]),
+        for name, values, bounded in (
+            (f"pass@{k}", [pass_at_k(len(v), sum(bool(e.success) for e in v), k) for v in kept], True),
+            (f"best_of_k_return@{k}", [best_of_k([float(e.return_) for e in v], k) for v in kept], False),
         ):
-            interval = mean_interval(values)
-            out.update({name: interval.estimate, f"{name}_ci95_low": interval.low, f"{name}_ci95_high": interval.high})
+            iv = mean_interval(values)
+            low, high = (max(0.0, iv.low), min(1.0, iv.high)) if bounded else (iv.low, iv.high)
+            out.update({name: iv.estimate, f"{name}_ci95_low": low, f"{name}_ci95_high": high})
     return out

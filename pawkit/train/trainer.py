@@ -88,6 +88,8 @@ class Trainer(PolicyUpdate):
         try:
             evaluates = bool(config.trainer.eval_every or config.trainer.eval_before_after)
             check_splits(self.env, config.env.train_split, config.env.eval_split, evaluates)
+            if config.trainer.eval_pass_k and not evaluates:
+                print("warning: trainer.eval_pass_k is set but no evaluation runs (eval_every 0, eval_before_after false)", file=sys.stderr)
             self.env.tasks(config.env.train_split)
             self.model, self.tokenizer = load_model(model_cfg)
             self.dist.broadcast_parameters(self.model)
