@@ -115,6 +115,31 @@ def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any
     return lines
 
 
+def divergence_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    """Per pair: did the treatment change what was sampled? For each seed both arms finished, the
+    training steps whose batch mean return (``rollout/mean_return``) is exactly the base's, and the
+    first step where it is not. Equal returns on every step of a seed mean (short of a tie to the
+    last bit) the same sampled episodes: the treatment did not change one sampled action."""
+    lines = []
+    for treatment, base in sweep.pairs:
+        equal = total = 0
+        first = []
+        for s in sweep.seeds:
+            if not all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment)):
+                continue
+            a, b = dict(run_curve(records[(treatment, s)], "rollout/mean_return")), dict(run_curve(records[(base, s)], "rollout/mean_return"))
+            steps = sorted(set(a) & set(b))
+            if not steps:
+                continue
+            same = [st for st in steps if a[st] == b[st]]
+            equal, total = equal + len(same), total + len(steps)
+            differ = [st for st in steps if a[st] != b[st]]
+            first.append(f"{s}: {differ[0] if differ else 'never'}")
+        if total:
+            lines.append(f"| {treatment} vs {base} | {equal} of {total} | {', '.join(first)} |")
+    return lines
+
+
 def arm_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
     arms = list(sweep.arms) + sorted({a for a, _ in records} - set(sweep.arms))
     rows = []
@@ -291,6 +316,12 @@ def write_report(sweep: SweepConfig) -> Path:
                   "[95 % t interval] and the two-sided exact sign-flip p-value (with 5 seeds the smallest possible p is 0.0625).",
                   "", "| pair | metric | difference [95 % interval] | p | seeds |", "|---|---|---|---|---|",
                   *paired_rows(sweep, records), ""]
+        if divergence := divergence_rows(sweep, records):
+            lines += ["Did the treatment change what was sampled? Training steps whose batch mean return equals the "
+                      "base's exactly (over the seeds both finished), and per seed the first step where it differs "
+                      "(never: the same episodes were sampled at every step).", "",
+                      "| pair | steps with equal training-batch return | first differing step, by seed |", "|---|---|---|",
+                      *divergence, ""]
     sampled_keys, sampled = sampled_rows(sweep, records)
     if sampled:
         lines += ["## Sampled evaluation", "", "Each of the first eval tasks played max(k) times at `rollout.temperature` "
