@@ -107,7 +107,8 @@ def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any
                      if all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment))]
             pairs = [(b, t) for b, t in pairs if b is not None and t is not None]
             if not pairs:
-                lines.append(f"| {treatment} − {base} | {label} | n/a | n/a | 0 |")
+                if key == "final_return":  # one line for a pair with no seed finished in both arms
+                    lines.append(f"| {treatment} − {base} | (no seed finished in both arms yet) | n/a | n/a | 0 |")
                 continue
             diff = paired_difference([b for b, _ in pairs], [t for _, t in pairs])
             spread = f"[{diff.interval.low:+.3f}, {diff.interval.high:+.3f}]" if len(pairs) > 1 else "(one seed: no interval)"
