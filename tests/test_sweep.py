@@ -187,10 +187,12 @@ def test_report_pairs_arms_by_seed(tmp_path):
             r["final_sampled"] = {"pass@1": r["final_return"] / 2, "pass@4": 2 * r["final_return"]}
         if r["seed"] in (0, 1):  # training batches: seed 0 the same in both arms, seed 1 parts at step 2
             r["curves"]["rollout/mean_return"] = [[1, 0.1], [2, 0.3 if (r["arm"], r["seed"]) == ("grpo+paw", 1) else 0.1]]
+        if r["seed"] == 0:  # seed 0 also kept its action-token counts: equal returns, other tokens at step 2
+            r["curves"]["rollout/action_tokens"] = [[1, 10], [2, 11 if r["arm"] == "grpo+paw" else 10]]
     records.append({"arm": "grpo", "seed": 3, "status": "failed", "metrics": str(out / "gone.jsonl")})
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     report = write_report(sweep_cfg).read_text()
-    assert "| grpo+paw vs grpo | 3 of 4 | 0: never, 1: 2 |" in report
+    assert "| grpo+paw vs grpo | 2 of 4 | 0: 2, 1: 2 (return only) |" in report
     # per arm over the seeds that logged it: pass@4 of grpo 0.2, 0.4 (t(1) · 0.1 = 1.271), of grpo+paw 0.6, 0.6, 0.6, 1.8 (t(3) · 0.6/2 = 0.955)
     assert "| arm | pass@1 | pass@4 | seeds |" in report
     assert "| grpo | 0.075 ± 0.318 | 0.300 ± 1.271 | 2 |" in report

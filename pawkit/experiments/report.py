@@ -116,11 +116,16 @@ def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any
     return lines
 
 
+SAMPLING_KEYS = ("rollout/mean_return", "rollout/action_tokens")  # what a training batch is compared by
+
+
 def divergence_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
     """Per pair: did the treatment change what was sampled? For each seed both arms finished, the
-    training steps whose batch mean return (``rollout/mean_return``) is exactly the base's, and the
-    first step where it is not. Equal returns on every step of a seed mean (short of a tie to the
-    last bit) the same sampled episodes: the treatment did not change one sampled action."""
+    training steps whose batch is the base's by its mean return and its generated action-token
+    count (``SAMPLING_KEYS``; the return alone where an older record kept no token curve), and
+    the first step where it is not. Equal on every step of a seed means (short of a tie in both)
+    the same sampled episodes: the treatment did not change one sampled action. With a sparse
+    reward returns are mostly 0 and the token count is what tells batches apart."""
     lines = []
     for treatment, base in sweep.pairs:
         equal = total = 0
@@ -128,14 +133,14 @@ def divergence_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str,
         for s in sweep.seeds:
             if not all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment)):
                 continue
-            a, b = dict(run_curve(records[(treatment, s)], "rollout/mean_return")), dict(run_curve(records[(base, s)], "rollout/mean_return"))
-            steps = sorted(set(a) & set(b))
+            curves = [[dict(run_curve(records[(arm, s)], key)) for key in SAMPLING_KEYS] for arm in (treatment, base)]
+            keys = [i for i in range(len(SAMPLING_KEYS)) if curves[0][i] and curves[1][i]]
+            steps = sorted(set.intersection(*(set(c[i]) for c in curves for i in keys))) if keys else []
             if not steps:
                 continue
-            same = [st for st in steps if a[st] == b[st]]
-            equal, total = equal + len(same), total + len(steps)
-            differ = [st for st in steps if a[st] != b[st]]
-            first.append(f"{s}: {differ[0] if differ else 'never'}")
+            differ = [st for st in steps if any(curves[0][i][st] != curves[1][i][st] for i in keys)]
+            equal, total = equal + len(steps) - len(differ), total + len(steps)
+            first.append(f"{s}: {differ[0] if differ else 'never'}" + ("" if len(keys) == len(SAMPLING_KEYS) else " (return only)"))
         if total:
             lines.append(f"| {treatment} vs {base} | {equal} of {total} | {', '.join(first)} |")
     return lines
@@ -272,6 +277,10 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
                 xs, mean, low, high, seeds = arms[arm]
                 color = cmap(i % 10)
                 label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"  # the others' curves are lost
+                if len(xs) == 1:  # one evaluation (after training only): a dot with its min–max bar, not an invisible line
+                    ax.errorbar([xs[0] + 0.04 * (i - len(sweep.arms) / 2)], mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]],
+                                fmt="o", color=color, capsize=4, label=label)
+                    continue
                 ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
                 ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
             ax.set_title(title)
@@ -318,10 +327,10 @@ def write_report(sweep: SweepConfig) -> Path:
                   "", "| pair | metric | difference [95 % interval] | p | seeds |", "|---|---|---|---|---|",
                   *paired_rows(sweep, records), ""]
         if divergence := divergence_rows(sweep, records):
-            lines += ["Did the treatment change what was sampled? Training steps whose batch mean return equals the "
-                      "base's exactly (over the seeds both finished), and per seed the first step where it differs "
-                      "(never: the same episodes were sampled at every step).", "",
-                      "| pair | steps with equal training-batch return | first differing step, by seed |", "|---|---|---|",
+            lines += ["Did the treatment change what was sampled? Training steps whose batch equals the base's "
+                      "exactly in mean return and generated action tokens (over the seeds both finished), and per seed "
+                      "the first step where it differs (never: the same episodes were sampled at every step).", "",
+                      "| pair | steps with the same training batch | first differing step, by seed |", "|---|---|---|",
                       *divergence, ""]
     sampled_keys, sampled = sampled_rows(sweep, records)
     if sampled:

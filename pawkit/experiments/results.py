@@ -18,7 +18,7 @@ RESULTS_FILE = "results.jsonl"
 # p > ρ (no gradient), ε < p ≤ ρ (where the clipped MAE acts) and p ≤ ε (effectively noise).
 CMAE_KEYS = ("paw/cmae_above_rho", "paw/cmae_active", "paw/cmae_below_eps")
 CURVE_KEYS = ("eval/success_rate", "rollout/success_rate", "eval/mean_return", "rollout/mean_return",
-              "paw/wm_token_accuracy", "paw/wm_target_prob", *CMAE_KEYS)
+              "rollout/action_tokens", "paw/wm_token_accuracy", "paw/wm_target_prob", *CMAE_KEYS)
 
 # Metric names before they were namespaced (docs/training.md, "Metrics"): metrics.jsonl files and
 # stored curves written then (docs/results/*.results.jsonl) are read under the new names.
