@@ -31,6 +31,7 @@ from pawkit.experiments.results import (
     read_metrics,
     read_results,
     renamed,
+    sampled_order,
     wm_accuracy,
 )
 from pawkit.train.intervals import paired_difference, t_975
@@ -82,7 +83,7 @@ def sampled_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, An
     keys: list[str] = []
     for r in records.values():
         keys += [k for k in r.get("final_sampled") or {} if k not in keys]
-    keys.sort(key=lambda k: (k.split("@")[0] != "pass", int(k.split("@")[1])))
+    keys.sort(key=sampled_order)
     lines = []
     for arm in sweep.arms:
         runs = [r for (a, _), r in sorted(records.items()) if a == arm and r.get("status") == "ok" and r.get("final_sampled")]
@@ -90,6 +91,11 @@ def sampled_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, An
             lines.append(f"| {arm} | " + " | ".join(fmt_mean_std(mean_std(r["final_sampled"].get(k) for r in runs)) for k in keys)
                          + f" | {len(runs)} |")
     return keys, lines
+
+
+def both_finished(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]], *arms: str) -> list[int]:
+    """The seeds every one of ``arms`` finished (status ok): the pairs of a paired comparison."""
+    return [s for s in sweep.seeds if all(records.get((a, s), {}).get("status") == "ok" for a in arms)]
 
 
 def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
@@ -103,8 +109,7 @@ def paired_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str, Any
 
     for treatment, base in sweep.pairs:
         for key, label in (("final_return", "mean return"), ("final_success", "success"), *((k, k) for k in sampled_keys)):
-            pairs = [(value(records[(base, s)], key), value(records[(treatment, s)], key)) for s in sweep.seeds
-                     if all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment))]
+            pairs = [(value(records[(base, s)], key), value(records[(treatment, s)], key)) for s in both_finished(sweep, records, treatment, base)]
             pairs = [(b, t) for b, t in pairs if b is not None and t is not None]
             if not pairs:
                 if key == "final_return":  # one line for a pair with no seed finished in both arms
@@ -130,9 +135,7 @@ def divergence_rows(sweep: SweepConfig, records: dict[tuple[str, int], dict[str,
     for treatment, base in sweep.pairs:
         equal = total = 0
         first = []
-        for s in sweep.seeds:
-            if not all(records.get((a, s), {}).get("status") == "ok" for a in (base, treatment)):
-                continue
+        for s in both_finished(sweep, records, treatment, base):
             curves = [[dict(run_curve(records[(arm, s)], key)) for key in SAMPLING_KEYS] for arm in (treatment, base)]
             keys = [i for i in range(len(SAMPLING_KEYS)) if curves[0][i] and curves[1][i]]
             steps = sorted(set.intersection(*(set(c[i]) for c in curves for i in keys))) if keys else []

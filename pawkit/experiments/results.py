@@ -133,7 +133,13 @@ def sampled_numbers(metrics: dict[str, Any]) -> dict[str, float]:
     intervals left out: the sweep's are over seeds), ordered by name then k."""
     found = {k.removeprefix("eval/"): v for k, v in metrics.items()
              if k.startswith("eval/") and k.removeprefix("eval/").startswith(SAMPLED_PREFIXES) and "_ci95_" not in k}
-    return dict(sorted(found.items(), key=lambda kv: (kv[0].split("@")[0] != "pass", int(kv[0].split("@")[1]))))
+    return dict(sorted(found.items(), key=lambda kv: sampled_order(kv[0])))
+
+
+def sampled_order(name: str) -> tuple[bool, int]:
+    """Sort key of a sampled metric name: the pass@k ones first, then by k."""
+    kind, k = name.split("@")
+    return kind != "pass", int(k)
 
 
 def _first(*values: Any) -> Any:
