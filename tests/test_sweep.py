@@ -294,3 +294,32 @@ def test_which_earlier_runs_count_as_changed(tmp_path, monkeypatch, capsys):
     assert latest["status"] == "changed" and "algorithm.kl_coef" in latest["error"]
     assert main(["sweep", "--config", str(sweep_file(tmp_path, seeds=[0])), "--only", "grpo", "--dry-run"]) == 0
     assert "grpo seed 0 (run)" in capsys.readouterr().err  # not "(done, skipped)" with the old setup's numbers
+
+
+def test_a_panel_evaluated_once_puts_the_arms_along_x(tmp_path):
+    # Evaluated after training only (eval_every = steps): one dot per arm at x = its index in the
+    # sweep, the arm names as tick labels; arms with curves keep a step axis.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pawkit.experiments.plan import load_sweep
+    from pawkit.experiments.report import draw_panel
+
+    sweep_cfg = load_sweep(sweep_file(tmp_path, arms={"a-grpo": [], "b-grpo+paw": ["paw.enabled=true"], "c-gigpo": []}))
+    once = {"a-grpo": ([6], [0.5], [0.4], [0.6], 2), "c-gigpo": ([6], [0.3], [0.3], [0.3], 1)}
+    fig, (ax, ax2) = plt.subplots(1, 2)
+    draw_panel(ax, sweep_cfg, once, {"a-grpo": 2, "b-grpo+paw": 0, "c-gigpo": 3}, plt.get_cmap("tab10"))
+    assert list(ax.get_xticks()) == [0, 2]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a-grpo", "c-gigpo"]
+    assert ax.get_xlabel() == "arm (after training step 6)"
+    dot, caps, (bar,) = ax.containers[0].lines  # yaml.safe_dump sorts the arms: a-, b-, c-
+    assert list(dot.get_xydata()[0]) == [0.0, 0.5] and bar.get_segments()[0].tolist() == [[0.0, 0.4], [0.0, 0.6]]
+    assert ax.get_legend_handles_labels()[1] == ["a-grpo", "c-gigpo (1 of 3 seeds)"]
+
+    draw_panel(ax2, sweep_cfg, {"a-grpo": ([1, 2], [0.1, 0.2], [0.0, 0.1], [0.2, 0.3], 2), "c-gigpo": ([6], [0.3], [0.3], [0.3], 3)},
+               {"a-grpo": 2, "b-grpo+paw": 0, "c-gigpo": 3}, plt.get_cmap("tab10"))
+    assert ax2.get_xlabel() == "training step"
+    assert list(ax2.containers[0].lines[0].get_xydata()[0]) == [6.0, 0.3]  # the lone point sits at its step
+    plt.close(fig)

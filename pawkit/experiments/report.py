@@ -254,6 +254,35 @@ PANEL_ROWS = [
 ]
 
 
+def draw_panel(ax, sweep: SweepConfig, arms: dict[str, tuple], done: dict[str, int], cmap) -> None:
+    """One panel of ``plot_curves``: per arm (``curves()``'s tuples) the mean over seeds with a
+    min–max band along the training steps. Where every arm was evaluated once (after training
+    only), one dot per arm with its min–max bar instead, the arms along x (a line through one
+    point is invisible and a one-step axis says nothing); ``done`` counts each arm's finished
+    seeds, so a label says when some seeds' curves are lost."""
+    points = all(len(series[0]) == 1 for series in arms.values())
+    for i, arm in enumerate(sweep.arms):
+        if arm not in arms:
+            continue
+        xs, mean, low, high, seeds = arms[arm]
+        color = cmap(i % 10)
+        label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"
+        if len(xs) == 1:  # a dot with its min–max bar (beside curves of other arms: at its step)
+            ax.errorbar([i] if points else xs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], fmt="o", color=color,
+                        capsize=4, label=label)
+            continue
+        ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
+        ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+    if points and arms:
+        shown = [(i, arm) for i, arm in enumerate(sweep.arms) if arm in arms]
+        ax.set_xticks([i for i, _ in shown], [arm for _, arm in shown], rotation=30, ha="right", fontsize=8)
+        steps = sorted({int(series[0][0]) for series in arms.values()})
+        ax.set_xlabel(f"arm (after training step {', '.join(map(str, steps))})")
+    else:
+        ax.set_xlabel("training step")
+    ax.grid(alpha=0.3)
+
+
 def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
     """Per arm, mean over seeds with a min–max band: success (eval, training batch) and, when
     logged, mean return below it — where success is rare (WebShop) the return is what moves.
@@ -263,6 +292,7 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.container import ErrorbarContainer
     except ImportError:
         return None
     rows = [(*row, [curves(sweep, records, key) for key, _ in row[2]]) for row in PANEL_ROWS]
@@ -274,26 +304,17 @@ def plot_curves(sweep: SweepConfig, records, path: Path) -> Path | None:
     cmap = plt.get_cmap("tab10")
     for axes, (ylabel, ylim, panels, data) in zip(grid, rows):
         for ax, (key, title), arms in zip(axes, panels, data):
-            for i, arm in enumerate(sweep.arms):
-                if arm not in arms:
-                    continue
-                xs, mean, low, high, seeds = arms[arm]
-                color = cmap(i % 10)
-                label = arm if seeds == done[arm] else f"{arm} ({seeds} of {done[arm]} seeds)"  # the others' curves are lost
-                if len(xs) == 1:  # one evaluation (after training only): a dot with its min–max bar, not an invisible line
-                    ax.errorbar([xs[0] + 0.04 * (i - len(sweep.arms) / 2)], mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]],
-                                fmt="o", color=color, capsize=4, label=label)
-                    continue
-                ax.plot(xs, mean, label=label, color=color, linewidth=1.6)
-                ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+            draw_panel(ax, sweep, arms, done, cmap)
             ax.set_title(title)
-            ax.set_xlabel("training step")
-            ax.grid(alpha=0.3)
             if ylim:
                 ax.set_ylim(*ylim)
         axes[0].set_ylabel(f"{ylabel} (mean over seeds, band = min–max)")
-        if axes[0].get_legend_handles_labels()[0]:  # a panel with no curves has nothing to label (no matplotlib warning)
-            axes[0].legend(fontsize=8, loc="upper left")
+        # the legend goes on the row's first panel that has lines (a panel of dots is labelled on x)
+        for ax in axes:
+            lines = [h for h in ax.get_legend_handles_labels()[0] if not isinstance(h, ErrorbarContainer)]
+            if lines:  # a panel with no curves has nothing to label (no matplotlib warning)
+                ax.legend(fontsize=8, loc="upper left")
+                break
     fig.suptitle(f"{sweep.name} ({sweep.env}): mean over each arm's finished seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
