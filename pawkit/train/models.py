@@ -27,6 +27,7 @@ from pawkit.config import ModelConfig
 from pawkit.protocol import UsageError
 from pawkit.train.distributed import device_for
 from pawkit.train.layers import freeze_all_but, lora_targets, resolve_layers
+from pawkit.train.state import rng_preserved
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
@@ -95,14 +96,17 @@ def smollm2_folder() -> Path:
         )
     folder = Path(spec.submodule_search_locations[0])
     gguf = next(folder.glob("*.gguf")).name
-    quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-    config = AutoConfig.from_pretrained(folder, gguf_file=gguf)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(quantized.state_dict(), strict=False)
-    model.tie_weights()
+    # from_config draws random initial weights (then overwritten): without rng_preserved the first
+    # run after an install would sample from another point of its seeded streams than every later one
+    with rng_preserved():
+        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+        config = AutoConfig.from_pretrained(folder, gguf_file=gguf)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(quantized.state_dict(), strict=False)
+        model.tie_weights()
     tmp = target.with_name(target.name + ".tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
