@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ pytest.importorskip("textworld", reason="needs alfworld (pip install pawkit[alfw
 from pawkit import plugins  # noqa: E402
 from pawkit.rollout.envpool import make_env_pool  # noqa: E402
 from pawkit_adapters import alfworld as plugin  # noqa: E402
+from pawkit_adapters.alfworld import games as gamefiles  # noqa: E402
 from pawkit_adapters.alfworld import scenes  # noqa: E402
 from pawkit_adapters.alfworld.env import AlfworldEnv  # noqa: E402
 from pawkit_adapters.alfworld.generate import generate  # noqa: E402
@@ -71,6 +73,37 @@ def test_expert_solves_every_generated_game(data):
         assert result.reward == (1.0 if result.success else 0.0)
     assert solved >= 0.9 * len(tasks), by_type
     env.close()
+
+
+def test_playing_and_solving_a_game_leave_the_global_random_stream_alone(data):
+    """ALFWorld's handcoded expert draws from the global ``random``; pawkit runs it on the game's own
+    stream (games.ExpertRandom), so the seeded global stream is where it was after a reset, every
+    step and a solvability check, and the expert replays the checked walkthrough whatever the caller
+    drew before. (Before: each reset re-seeded the global stream from the game's name.)"""
+    env = AlfworldEnv(data_dir=str(data))
+    task = env.tasks("train")[0]
+    walkthrough = json.loads(Path(task.info["gamefile"]).read_text())["walkthrough"]
+    plans = []
+    for outer_seed in (0, 1):
+        random.seed(outer_seed)
+        expected = random.getstate()
+        env.reset(task)
+        assert random.getstate() == expected
+        plan = []
+        for _ in range(env.max_steps):
+            plan.append(env.expert_action())
+            result = env.step(plan[-1])
+            assert random.getstate() == expected
+            if result.done:
+                break
+        assert result.success
+        plans.append(plan)
+    assert plans[0] == plans[1] == walkthrough
+    env.close()
+    random.seed(2)
+    expected = random.getstate()
+    assert gamefiles.solve(gamefiles.make_tw_env(), Path(task.info["gamefile"]), 50) == (walkthrough, None)
+    assert random.getstate() == expected
 
 
 def test_observation_admissible_and_invalid_command(data):

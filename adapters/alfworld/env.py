@@ -53,6 +53,7 @@ class AlfworldEnv(Env):
         self._tasks: dict[str, list[Task]] = {}
         self._tw = None  # the TextWorld env, built on first reset (constructors stay cheap)
         self._state = None
+        self._expert: gamefiles.ExpertRandom | None = None  # the expert's own random stream, per game
         self._steps = 0
         self._done = True
 
@@ -113,8 +114,9 @@ class AlfworldEnv(Env):
         if self._tw is None:
             self._tw = gamefiles.make_tw_env()
         self._tw.load(task.info["gamefile"])
-        gamefiles.seed_expert(task.info["gamefile"])
-        self._state = self._tw.reset()
+        self._expert = gamefiles.ExpertRandom(task.info["gamefile"])
+        with self._expert.active():
+            self._state = self._tw.reset()
         self._steps, self._done = 0, False
         text = self._state["feedback"]
         head, _, tail = text.partition(TASK_PREFIX)
@@ -131,7 +133,8 @@ class AlfworldEnv(Env):
     def step(self, command: str) -> StepResult:
         if self._state is None or self._done:
             raise RuntimeError("alfworld: call reset() before step() (the episode is over or never started)")
-        self._state, _, _ = self._tw.step(command.strip())
+        with self._expert.active():  # the expert plans the next step inside TextWorld's step
+            self._state, _, _ = self._tw.step(command.strip())
         self._steps += 1
         won = bool(self._state["won"])
         self._done = won or self._steps >= self.max_steps

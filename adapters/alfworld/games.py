@@ -7,6 +7,7 @@ TextWorld's ``PddlEnv``), so a game pawkit accepts is a game ALFWorld would acce
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -15,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pawkit.cache import cache_dir
 
@@ -51,13 +52,29 @@ def make_tw_env(expert: bool = True):
     return AlfredExpert(env, expert_type=AlfredExpertType.HANDCODED) if expert else env
 
 
-def seed_expert(game_file: str | Path) -> None:
-    """Seed the global ``random`` the handcoded expert draws from when it is stuck.
+class ExpertRandom:
+    """The handcoded expert's own stream of the global ``random``, seeded by the game's name.
 
-    Seeding from the game file's name makes the expert replay exactly the walkthrough that
-    was checked at generation time, so "solvable" stays true at play time.
+    ALFWorld's handcoded expert draws from the *global* ``random`` when it is stuck
+    (``random.choice`` in alfworld/agents/expert/handcoded_expert.py). Seeding that stream from the
+    game file's name makes the expert replay exactly the walkthrough checked at generation time,
+    so "solvable" stays true at play time. Inside :meth:`active` the global ``random`` runs on this
+    stream; on exit the caller's global state comes back untouched, so playing or generating a
+    game never moves the seeded global stream a run (or a user's plugin) draws from.
     """
-    random.seed(zlib.crc32(Path(game_file).parent.name.encode()))
+
+    def __init__(self, game_file: str | Path):
+        self.state = random.Random(zlib.crc32(Path(game_file).parent.name.encode())).getstate()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        outer = random.getstate()
+        random.setstate(self.state)
+        try:
+            yield
+        finally:
+            self.state = random.getstate()
+            random.setstate(outer)
 
 
 def solve(env, game_file: Path, max_steps: int) -> tuple[list[str] | None, str | None]:
@@ -65,14 +82,16 @@ def solve(env, game_file: Path, max_steps: int) -> tuple[list[str] | None, str |
     trajectory: list[str] = []
     try:
         env.load(str(game_file))
-        seed_expert(game_file)
-        state = env.reset()
+        expert = ExpertRandom(game_file)
+        with expert.active():
+            state = env.reset()
         done = False
         while not done:
             if len(trajectory) >= max_steps:
                 return None, f"expert needs more than {max_steps} steps"
             command = state["extra.expert_plan"][0]
-            state, _, done = env.step(command)
+            with expert.active():
+                state, _, done = env.step(command)
             trajectory.append(command)
     except (Exception, SystemExit) as exc:  # the expert signals failure by raising (e.g. its step timeout)
         return None, f"expert failed: {type(exc).__name__}: {exc}"
