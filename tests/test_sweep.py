@@ -136,7 +136,8 @@ def test_report_draws_curves_from_the_results_file_alone(tmp_path):
     # an old record with neither stored curves nor a metrics.jsonl is named, not silently dropped.
     # Seed 1 and the return curves use the names from before metrics were namespaced
     # (``success_rate``, as in docs/results/*.results.jsonl): read under today's names.
-    from pawkit.experiments.report import curves, write_report
+    from pawkit.experiments.curves import curves
+    from pawkit.experiments.report import write_report
     from pawkit.experiments.plan import load_sweep
 
     sweep_cfg = load_sweep(sweep_file(tmp_path, arms={"grpo": []}))
@@ -305,7 +306,7 @@ def test_a_panel_evaluated_once_puts_the_arms_along_x(tmp_path):
     import matplotlib.pyplot as plt
 
     from pawkit.experiments.plan import load_sweep
-    from pawkit.experiments.report import draw_panel
+    from pawkit.experiments.curves import draw_panel
 
     sweep_cfg = load_sweep(sweep_file(tmp_path, arms={"a-grpo": [], "b-grpo+paw": ["paw.enabled=true"], "c-gigpo": []}))
     once = {"a-grpo": ([6], [0.5], [0.4], [0.6], 2), "c-gigpo": ([6], [0.3], [0.3], [0.3], 1)}

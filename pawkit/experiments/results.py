@@ -144,3 +144,14 @@ def sampled_order(name: str) -> tuple[bool, int]:
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
+
+
+def run_curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
+    """One run's (step, value) points: stored in its record, else read from its metrics.jsonl
+    (records written before curves were stored); [] when neither is there. Curves stored under
+    the metric names before namespacing (``success_rate``) are found by today's names."""
+    stored = renamed(record.get("curves") or {}).get(key)
+    if stored is None:
+        path = Path(record["metrics"])
+        stored = metric_curve(read_metrics(path), key) if path.exists() else []
+    return [(int(step), value) for step, value in stored]
