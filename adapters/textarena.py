@@ -41,6 +41,7 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from pawkit.hookspecs import hookimpl
+from pawkit.own_random import OwnRandom
 from pawkit.protocol import Env, Observation, StepResult, Task, check_split
 
 TEST_SEED_OFFSET = 10_000_000  # test seeds start here, so train and test never share a game
@@ -610,22 +611,15 @@ class TextArenaEnv(Env):
         self._task_text = ""
         self._board: str | None = None
         self._log: list[str] = []
-        self._rng_state: tuple[Any, ...] | None = None
+        self._rng = OwnRandom()  # textarena draws from the global random: this episode's own stream
         self._turn = 0
 
     # --- rng isolation ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _own_rng(self) -> Any:
         """Run textarena on this env's private random stream, with its prints swallowed."""
-        outer = random.getstate()
-        if self._rng_state is not None:
-            random.setstate(self._rng_state)
-        try:
-            with _quiet():
-                yield
-        finally:
-            self._rng_state = random.getstate()
-            random.setstate(outer)
+        with self._rng.active(), _quiet():
+            yield
 
     # --- Env interface ---------------------------------------------------------------------
     def tasks(self, split: str = "train") -> Sequence[Task]:
@@ -643,9 +637,8 @@ class TextArenaEnv(Env):
 
             if self._env is None:
                 self._env = ta.make(f"{self.game_id}-raw")
-        self._rng_state = None
+        self._rng = OwnRandom(seed)
         with self._own_rng():
-            random.seed(seed)
             self._env.reset(num_players=1, seed=seed)
             _, messages = self._env.get_observation()
         self._done = False

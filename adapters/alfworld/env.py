@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
+from pawkit.own_random import OwnRandom
 from pawkit.protocol import Env, Observation, StepResult, Task, UsageError, check_split
 from pawkit_adapters.alfworld import games as gamefiles
 from pawkit_adapters.alfworld import scenes
@@ -53,7 +54,7 @@ class AlfworldEnv(Env):
         self._tasks: dict[str, list[Task]] = {}
         self._tw = None  # the TextWorld env, built on first reset (constructors stay cheap)
         self._state = None
-        self._expert: gamefiles.ExpertRandom | None = None  # the expert's own random stream, per game
+        self._expert: OwnRandom | None = None  # the expert's own random stream, per game
         self._steps = 0
         self._done = True
 
@@ -114,7 +115,7 @@ class AlfworldEnv(Env):
         if self._tw is None:
             self._tw = gamefiles.make_tw_env()
         self._tw.load(task.info["gamefile"])
-        self._expert = gamefiles.ExpertRandom(task.info["gamefile"])
+        self._expert = gamefiles.expert_random(task.info["gamefile"])
         with self._expert.active():
             self._state = self._tw.reset()
         self._steps, self._done = 0, False

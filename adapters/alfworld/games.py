@@ -7,7 +7,6 @@ TextWorld's ``PddlEnv``), so a game pawkit accepts is a game ALFWorld would acce
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import random
@@ -16,9 +15,10 @@ import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from pawkit.cache import cache_dir
+from pawkit.own_random import OwnRandom
 
 SPLITS = ("train", "valid_seen", "valid_unseen")
 
@@ -52,29 +52,16 @@ def make_tw_env(expert: bool = True):
     return AlfredExpert(env, expert_type=AlfredExpertType.HANDCODED) if expert else env
 
 
-class ExpertRandom:
+def expert_random(game_file: str | Path) -> OwnRandom:
     """The handcoded expert's own stream of the global ``random``, seeded by the game's name.
 
     ALFWorld's handcoded expert draws from the *global* ``random`` when it is stuck
-    (``random.choice`` in alfworld/agents/expert/handcoded_expert.py). Seeding that stream from the
+    (``random.choice`` in alfworld/agents/expert/handcoded_expert.py). Seeding its stream from the
     game file's name makes the expert replay exactly the walkthrough checked at generation time,
-    so "solvable" stays true at play time. Inside :meth:`active` the global ``random`` runs on this
-    stream; on exit the caller's global state comes back untouched, so playing or generating a
-    game never moves the seeded global stream a run (or a user's plugin) draws from.
+    so "solvable" stays true at play time; run inside ``.active()`` it never moves the caller's
+    seeded global stream (pawkit/own_random.py).
     """
-
-    def __init__(self, game_file: str | Path):
-        self.state = random.Random(zlib.crc32(Path(game_file).parent.name.encode())).getstate()
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        outer = random.getstate()
-        random.setstate(self.state)
-        try:
-            yield
-        finally:
-            self.state = random.getstate()
-            random.setstate(outer)
+    return OwnRandom(zlib.crc32(Path(game_file).parent.name.encode()))
 
 
 def solve(env, game_file: Path, max_steps: int) -> tuple[list[str] | None, str | None]:
@@ -82,7 +69,7 @@ def solve(env, game_file: Path, max_steps: int) -> tuple[list[str] | None, str |
     trajectory: list[str] = []
     try:
         env.load(str(game_file))
-        expert = ExpertRandom(game_file)
+        expert = expert_random(game_file)
         with expert.active():
             state = env.reset()
         done = False
