@@ -77,7 +77,7 @@ def test_expert_solves_every_generated_game(data):
 
 def test_playing_and_solving_a_game_leave_the_global_random_stream_alone(data):
     """ALFWorld's handcoded expert draws from the global ``random``; pawkit runs it on the game's own
-    stream (games.ExpertRandom), so the seeded global stream is where it was after a reset, every
+    stream (games.expert_random), so the seeded global stream is where it was after a reset, every
     step and a solvability check, and the expert replays the checked walkthrough whatever the caller
     drew before. (Before: each reset re-seeded the global stream from the game's name.)"""
     env = AlfworldEnv(data_dir=str(data))

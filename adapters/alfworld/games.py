@@ -69,17 +69,15 @@ def solve(env, game_file: Path, max_steps: int) -> tuple[list[str] | None, str |
     trajectory: list[str] = []
     try:
         env.load(str(game_file))
-        expert = expert_random(game_file)
-        with expert.active():
+        with expert_random(game_file).active():  # the whole play: only TextWorld draws in here
             state = env.reset()
-        done = False
-        while not done:
-            if len(trajectory) >= max_steps:
-                return None, f"expert needs more than {max_steps} steps"
-            command = state["extra.expert_plan"][0]
-            with expert.active():
+            done = False
+            while not done:
+                if len(trajectory) >= max_steps:
+                    return None, f"expert needs more than {max_steps} steps"
+                command = state["extra.expert_plan"][0]
                 state, _, done = env.step(command)
-            trajectory.append(command)
+                trajectory.append(command)
     except (Exception, SystemExit) as exc:  # the expert signals failure by raising (e.g. its step timeout)
         return None, f"expert failed: {type(exc).__name__}: {exc}"
     return trajectory, None
